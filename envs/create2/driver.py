@@ -1,0 +1,415 @@
+"""Create 2 driver: the Open Interface over pyserial, with a reader thread.
+
+Lifecycle::
+
+    driver = Create2Driver(DriverConfig(port="/dev/ttyUSB0"))
+    driver.open()                 # [BRC wake], Start, pause stream, Safe|Full, check, Stream
+    driver.drive_direct(left_mm_s=100, right_mm_s=100)
+    frame = driver.latest_frame() # never blocks; every frame carries its arrival time
+    driver.close()                # pause stream, wheels 0/0, Stop; also on errors
+
+The reader thread owns the port after ``open``: it parses frames, and on an I/O error it
+closes the port and reconnects (bounded attempts, the full start-up again, wheels
+stopped); writers wait for it, or get ``Create2LinkError`` once it has given up.
+A watchdog turns a moving command that is not refreshed within ``command_timeout_s``
+into a stop, so a stalled learner never leaves the robot driving.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+import serial
+
+from envs.create2 import oi
+from envs.create2.oi import Mode, Opcode
+
+log = logging.getLogger(__name__)
+
+#: Packets streamed by default: everything the Mover task and its reset need.
+DEFAULT_STREAM_PACKETS: tuple[int, ...] = (
+    7, 9, 10, 11, 12, 19, 20, 21, 22, 23, 25, 26, 34, 35, 41, 42, 43, 44, 45,
+    46, 47, 48, 49, 50, 51, 58,
+)
+BAUDRATE = 115200
+
+
+class Create2LinkError(RuntimeError):
+    """The serial link to the robot is unusable (start-up failed or reconnects ran out)."""
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    """Connection settings; validated on construction."""
+
+    port: str
+    oi_mode: Literal["safe", "full"] = "safe"
+    brc_wake: bool = False
+    stream_packets: tuple[int, ...] = DEFAULT_STREAM_PACKETS
+    speed_limit_mm_s: float = 500.0
+    reconnect_attempts: int = 5
+    reconnect_delay_s: float = 0.2
+    command_timeout_s: float | None = 1.0  # None disables the watchdog
+    mode_settle_s: float = 0.05
+    frame_history: int = 1024
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, str) or not self.port:
+            raise ValueError(f"port must be a non-empty serial device path; got {self.port!r}")
+        if self.oi_mode not in ("safe", "full"):
+            raise ValueError(f"oi_mode must be 'safe' or 'full'; got {self.oi_mode!r}")
+        object.__setattr__(self, "stream_packets", tuple(self.stream_packets))
+        for pid in self.stream_packets:
+            oi.members(pid)  # raises ValueError naming the unknown id
+        if not 0.0 < self.speed_limit_mm_s <= oi.MAX_WHEEL_SPEED_MM_S:
+            raise ValueError(f"speed_limit_mm_s must be in (0, 500]; got {self.speed_limit_mm_s}")
+        if not (isinstance(self.reconnect_attempts, int) and self.reconnect_attempts >= 0):
+            raise ValueError(f"reconnect_attempts must be an int >= 0; got {self.reconnect_attempts!r}")
+        if self.reconnect_delay_s < 0.0:
+            raise ValueError(f"reconnect_delay_s must be >= 0; got {self.reconnect_delay_s}")
+        if self.command_timeout_s is not None and self.command_timeout_s <= 0.0:
+            raise ValueError(f"command_timeout_s must be > 0 or None; got {self.command_timeout_s}")
+        if self.frame_history < 16:
+            raise ValueError(f"frame_history must be >= 16; got {self.frame_history}")
+
+
+@dataclass(frozen=True)
+class SensorFrame:
+    """One good stream frame.
+
+    ``seq`` counts good frames from 1 since ``open``; ``t_s`` is ``time.monotonic()`` at
+    arrival; ``values`` maps single packet ids to integers.  ``distance_total_mm`` and
+    ``angle_total_deg`` are running sums of packets 19 and 20 over all good frames, so
+    differences between two frames give the motion in between.
+    """
+
+    seq: int
+    t_s: float
+    values: Mapping[int, int]
+    distance_total_mm: int
+    angle_total_deg: int
+
+    def __getitem__(self, packet_id: int) -> int:
+        return self.values[packet_id]
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    frames: int
+    bad_frames: int
+    resyncs: int
+    skipped_bytes: int
+    reconnects: int
+    watchdog_stops: int
+    tx_bytes: int
+    link_up: bool
+
+
+class Create2Driver:
+    """Thread-safe Create 2 connection; see the module docstring for the lifecycle."""
+
+    def __init__(self, config: DriverConfig) -> None:
+        self.config = config
+        self._parser = oi.StreamParser(config.stream_packets)
+        self._cond = threading.Condition()  # guards frames, generation, failure
+        self._write_lock = threading.Lock()  # one writer at a time; held while reconnecting
+        self._frames: deque[SensorFrame] = deque(maxlen=config.frame_history)
+        self._latest: SensorFrame | None = None
+        self._seq = self._distance_total = self._angle_total = 0
+        self._generation = self._reconnects = self._watchdog_stops = self._tx_bytes = 0
+        self._failed: Create2LinkError | None = None
+        self._write_error_gen: int | None = None
+        self._last_error: BaseException | None = None
+        self._moving = False
+        self._last_command_t = 0.0
+        self._port: serial.Serial | None = None
+        self._closing = threading.Event()
+        self._closed = False
+        self._reader: threading.Thread | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------
+    def open(self) -> None:
+        """Connect and start the robot; raises ``Create2LinkError`` if it does not answer."""
+        if self._port is not None or self._closed:
+            raise RuntimeError("Create2Driver.open() may be called once")
+        self._port = self._connect()
+        self._reader = threading.Thread(target=self._run, name="create2-reader", daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        """Pause the stream, command 0/0 and Stop (best effort), then close; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._closing.set()
+        port = self._port
+        if port is not None:
+            try:
+                port.cancel_read()
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+        if self._reader is not None:
+            self._reader.join(timeout=5.0)
+        with self._write_lock:
+            port = self._port
+            if port is None:
+                return
+            try:
+                port.write(oi.pause_resume_stream(False) + oi.drive_direct(left_mm_s=0, right_mm_s=0)
+                           + oi.single(Opcode.STOP))
+                port.flush()
+                self._tx_bytes += 9
+            except (serial.SerialException, OSError) as exc:
+                log.warning("create2: could not command a stop while closing %s: %s",
+                            self.config.port, exc)
+            finally:
+                port.close()
+                with self._cond:
+                    self._cond.notify_all()
+
+    def __enter__(self) -> Create2Driver:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- commands -----------------------------------------------------------------
+    def drive_direct(self, left_mm_s: float, right_mm_s: float) -> tuple[int, int]:
+        """Command wheel speeds, clipped to +-``speed_limit_mm_s`` (and +-500); returns
+        the (left, right) values that went on the wire."""
+        limit = self.config.speed_limit_mm_s
+        left, right = oi.clip_wheel_speed(left_mm_s, limit), oi.clip_wheel_speed(right_mm_s, limit)
+        self._write(oi.drive_direct(left_mm_s=left, right_mm_s=right))
+        self._moving = left != 0 or right != 0
+        self._last_command_t = time.monotonic()
+        return left, right
+
+    def stop(self) -> None:
+        self.drive_direct(0, 0)
+
+    def set_mode(self, mode: Literal["passive", "safe", "full"]) -> None:
+        """Passive (Start), Safe or Full; each stops the wheels on the robot."""
+        opcode = {"passive": Opcode.START, "safe": Opcode.SAFE, "full": Opcode.FULL}[mode]
+        self._write(oi.single(opcode))
+        self._moving = False
+
+    def seek_dock(self) -> None:
+        self._write(oi.single(Opcode.SEEK_DOCK))
+        self._moving = False
+
+    def send(self, command: bytes) -> None:
+        """Write already-encoded command bytes (see ``oi``); no clipping is applied."""
+        self._write(bytes(command))
+
+    # ---- sensing ------------------------------------------------------------------
+    def latest_frame(self) -> SensorFrame | None:
+        with self._cond:
+            return self._latest
+
+    def frames_since(self, seq: int) -> list[SensorFrame]:
+        """Frames with ``frame.seq > seq`` still in the history, oldest first."""
+        with self._cond:
+            return [f for f in self._frames if f.seq > seq]
+
+    def wait_for_frame(self, min_seq: int, timeout_s: float) -> SensorFrame:
+        """Block until a frame with ``seq >= min_seq`` arrived; raise ``TimeoutError``."""
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: self._seq >= min_seq or self._failed is not None or self._closed, timeout_s)
+            if self._failed is not None:
+                raise self._failed
+            if not ok or self._latest is None or self._seq < min_seq:
+                raise TimeoutError(f"no sensor frame #{min_seq} from {self.config.port} within "
+                                   f"{timeout_s} s (have #{self._seq})")
+            return self._latest
+
+    def stats(self) -> LinkStats:
+        p = self._parser
+        with self._cond:
+            return LinkStats(frames=self._seq, bad_frames=p.bad_frames, resyncs=p.resyncs,
+                             skipped_bytes=p.skipped_bytes, reconnects=self._reconnects,
+                             watchdog_stops=self._watchdog_stops, tx_bytes=self._tx_bytes,
+                             link_up=self._failed is None and not self._closed)
+
+    @property
+    def tx_bytes(self) -> int:
+        """Command bytes written since ``open`` (all connections)."""
+        return self._tx_bytes
+
+    # ---- internals ----------------------------------------------------------------
+    def _connect(self) -> serial.Serial:
+        cfg = self.config
+        port = serial.Serial(cfg.port, baudrate=BAUDRATE, bytesize=serial.EIGHTBITS,
+                             parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE,
+                             timeout=0.02, write_timeout=1.0, xonxoff=False, rtscts=False,
+                             dsrdtr=False)
+        try:
+            if cfg.brc_wake:
+                self._pulse_brc(port)
+            port.write(oi.single(Opcode.START))
+            time.sleep(cfg.mode_settle_s)
+            # A robot left streaming by an earlier session would garble the mode query.
+            port.write(oi.pause_resume_stream(False))
+            time.sleep(max(cfg.mode_settle_s, 0.02))
+            port.reset_input_buffer()
+            port.write(oi.single(Opcode.SAFE if cfg.oi_mode == "safe" else Opcode.FULL))
+            time.sleep(cfg.mode_settle_s)
+            mode = self._query_mode(port)
+            wanted = Mode.SAFE if cfg.oi_mode == "safe" else Mode.FULL
+            if mode != wanted:
+                log.warning("create2 on %s reports OI mode %s after start-up, wanted %s "
+                            "(wheel drop? on the charger?)", cfg.port, mode.name, wanted.name)
+            port.write(oi.stream(cfg.stream_packets))
+            self._tx_bytes += 7 + 2 + len(cfg.stream_packets)
+        except BaseException:
+            port.close()
+            raise
+        return port
+
+    def _query_mode(self, port: serial.Serial) -> Mode:
+        port.timeout = 0.25
+        try:
+            for _ in range(3):
+                port.reset_input_buffer()
+                port.write(oi.sensors(35))
+                answer = port.read(1)
+                if answer and answer[0] <= 3:
+                    return Mode(answer[0])
+        finally:
+            port.timeout = 0.02
+        raise Create2LinkError(
+            f"no answer from a Create 2 on {self.config.port}: check that the robot is on, the "
+            "cable is seated and the port is right (brc_wake=True wakes a sleeping robot)")
+
+    def _pulse_brc(self, port: serial.Serial) -> None:
+        """Wake the robot: BRC pulled low via RTS (asserted RTS drives an FTDI TTL line low)."""
+        try:
+            port.rts = False
+            time.sleep(0.1)
+            port.rts = True
+            time.sleep(0.5)
+            port.rts = False
+            time.sleep(0.2)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTTY, errno.EINVAL):
+                raise
+            log.warning("create2: %s has no RTS line (a pseudo-terminal?); BRC wake skipped",
+                        self.config.port)
+
+    def _write(self, data: bytes) -> None:
+        budget_s = 2.0 + self.config.reconnect_attempts * (self.config.reconnect_delay_s + 2.0)
+        for _ in range(2):
+            with self._write_lock:
+                if self._failed is not None:
+                    raise self._failed
+                if self._closed or self._port is None:
+                    raise Create2LinkError(f"driver for {self.config.port} is not open")
+                gen = self._generation
+                try:
+                    self._port.write(data)
+                    self._tx_bytes += len(data)
+                    return
+                except (serial.SerialException, OSError) as exc:
+                    self._write_error_gen, self._last_error = gen, exc
+                    port = self._port
+            try:
+                port.cancel_read()  # wake the reader so it reconnects now
+            except Exception:  # noqa: BLE001
+                pass
+            with self._cond:
+                self._cond.wait_for(lambda: self._generation != gen or self._failed is not None
+                                    or self._closed, budget_s)
+        raise self._failed or Create2LinkError(
+            f"writing to {self.config.port} failed after a reconnect: {self._last_error}")
+
+    def _run(self) -> None:
+        while not self._closing.is_set() and self._failed is None:
+            port = self._port
+            if self._write_error_gen == self._generation:
+                self._reconnect(self._last_error)
+                continue
+            try:
+                data = port.read(max(1, port.in_waiting)) if port is not None else b""
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                # TypeError/AttributeError: pyserial internals after a concurrent close
+                if not self._closing.is_set():
+                    self._reconnect(exc)
+                continue
+            if data:
+                self._ingest(data)
+            self._watchdog()
+
+    def _ingest(self, data: bytes) -> None:
+        now = time.monotonic()
+        decoded = self._parser.feed(data)
+        if not decoded:
+            return
+        with self._cond:
+            for values in decoded:
+                self._seq += 1
+                self._distance_total += values.get(oi.DISTANCE, 0)
+                self._angle_total += values.get(oi.ANGLE, 0)
+                frame = SensorFrame(self._seq, now, MappingProxyType(values),
+                                    self._distance_total, self._angle_total)
+                self._frames.append(frame)
+            self._latest = frame
+            self._cond.notify_all()
+
+    def _watchdog(self) -> None:
+        timeout = self.config.command_timeout_s
+        if timeout is None or not self._moving or time.monotonic() - self._last_command_t <= timeout:
+            return
+        with self._write_lock:
+            try:
+                self._port.write(oi.drive_direct(left_mm_s=0, right_mm_s=0))  # type: ignore[union-attr]
+                self._tx_bytes += 5
+            except (serial.SerialException, OSError):
+                return  # the read side will notice and reconnect (which stops the wheels)
+        self._moving = False
+        self._watchdog_stops += 1
+        log.warning("create2: no command for %.2f s while moving; wheels stopped", timeout)
+
+    def _reconnect(self, cause: BaseException | None) -> None:
+        cfg = self.config
+        log.warning("create2: link to %s lost (%s); reconnecting", cfg.port, cause)
+        with self._write_lock:
+            if self._port is not None:
+                try:
+                    self._port.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            self._moving = False
+            last: BaseException | None = cause
+            for attempt in range(1, cfg.reconnect_attempts + 1):
+                if self._closing.wait(cfg.reconnect_delay_s * attempt):
+                    return
+                try:
+                    self._port = self._connect()
+                except (serial.SerialException, OSError, Create2LinkError) as exc:
+                    last = exc
+                    log.info("create2: reconnect attempt %d/%d failed: %s",
+                             attempt, cfg.reconnect_attempts, exc)
+                    continue
+                self._parser.reset()
+                with self._cond:
+                    self._generation += 1
+                    self._reconnects += 1
+                    self._write_error_gen = None
+                    self._cond.notify_all()
+                log.warning("create2: reconnected to %s (attempt %d)", cfg.port, attempt)
+                return
+            with self._cond:
+                self._failed = Create2LinkError(
+                    f"lost the link to the Create 2 on {cfg.port} ({cause}) and "
+                    f"{cfg.reconnect_attempts} reconnect attempts failed (last: {last})")
+                self._cond.notify_all()
+            log.error("%s", self._failed)

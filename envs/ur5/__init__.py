@@ -1,0 +1,34 @@
+"""UR5 arm: drivers (hardware over RTDE, and a kinematic twin) and the UR-Reacher task.
+
+Layers:
+
+* ``kinematics``, ``workspace``: UR5 DH forward kinematics, safety box, joint limits, home.
+* ``driver``: the driver interface (``URDriver``), ``JointState`` and the errors.
+* ``rtde_driver``: the hardware driver (ur_rtde, imported lazily).
+* ``twin``, ``twin_driver``: the twin arm and its stepped, deterministic driver.
+* ``standin``: ur_rtde look-alike classes backed by the twin, to run ``RTDEDriver`` unchanged.
+* ``task``: ``URReacherEnv``, registered as ``rt_avg/UR5-Reacher-v0``.
+"""
+
+from envs.ur5.driver import (
+    DriverStats,
+    JointState,
+    ProtectiveStopLimitError,
+    SteppedDriver,
+    URConnectionError,
+    URDriver,
+    URError,
+    URMotionError,
+    URSafetyError,
+)
+from envs.ur5.safety import ProtectiveStopPolicy, SafetyMode
+from envs.ur5.task import URReacherEnv, reach_reward
+from envs.ur5.twin import TwinConfig, URTwin
+from envs.ur5.twin_driver import TwinDriver
+from envs.ur5.workspace import Workspace
+
+__all__ = [
+    "DriverStats", "JointState", "ProtectiveStopLimitError", "ProtectiveStopPolicy", "SafetyMode",
+    "SteppedDriver", "TwinConfig", "TwinDriver", "URConnectionError", "URDriver", "URError",
+    "URMotionError", "URReacherEnv", "URSafetyError", "URTwin", "Workspace", "reach_reward",
+]

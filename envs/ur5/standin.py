@@ -1,0 +1,362 @@
+"""A recording stand-in for ur_rtde, backed by the twin.
+
+:class:`TwinController` plays the robot's controller box at ``host``.  Its attributes
+``RTDEControlInterface``, ``RTDEReceiveInterface`` and ``DashboardClient`` are classes with the
+constructor and method names and parameter lists of ``rtde_control.RTDEControlInterface``,
+``rtde_receive.RTDEReceiveInterface`` and ``dashboard_client.DashboardClient`` (a test checks
+them against the installed ur_rtde), so the hardware driver runs unchanged on them::
+
+    controller = TwinController(host="10.0.0.2", clock=SimClock())
+    driver = RTDEDriver("10.0.0.2", control_factory=controller.RTDEControlInterface,
+                        receive_factory=controller.RTDEReceiveInterface,
+                        dashboard_factory=controller.DashboardClient, clock=controller.clock)
+
+The twin's time follows ``clock`` (wall time by default, or a :class:`SimClock`).  Every
+call is recorded in ``controller.calls``.  Faults to inject: ``reachable = False`` (refused
+connections), ``hang_on_connect = True`` (connections that never answer), ``drop_link()`` /
+``restore_link()`` (a cable pulled and put back), ``twin.trigger_protective_stop()``.
+
+Behaviour modelled on ur_rtde 1.6 and a CB3 controller: motion commands return False while
+the control script is not running (after a protective stop, until ``reuploadScript``);
+calls on a dropped control link raise RuntimeError; receive getters on a dropped link
+return the last values; ``reconnect`` restarts the control script, which leaves the arm at
+rest; while the link is down the arm keeps the last speed command (so the driver's
+stale-command watchdog cannot help then: see docs/ur5.md).
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.ur5.clock import Clock, MonotonicClock
+from envs.ur5.safety import SafetyMode
+from envs.ur5.twin import URTwin
+
+RTDE_PORT = 30004
+DASHBOARD_PORT = 29999
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded call: controller time, interface, method, arguments."""
+
+    t_s: float
+    interface: str
+    method: str
+    args: tuple
+
+
+class TwinController:
+    """The controller box: one twin, a clock, a call log, and a network link."""
+
+    def __init__(self, host: str = "twin", twin: URTwin | None = None, clock: Clock | None = None,
+                 default_frequency_hz: float = 125.0, max_calls: int = 200_000) -> None:
+        self.host = host
+        self.twin = twin or URTwin()
+        self.clock = clock or MonotonicClock()
+        self.default_frequency_hz = default_frequency_hz
+        self.calls: deque[Call] = deque(maxlen=max_calls)
+        self.reachable = True
+        self.hang_on_connect = False
+        self.link_up = True
+        self.connect_release = threading.Event()  # set it to let hung connects fail
+        self.lock = threading.RLock()
+        self._t0 = self.clock.monotonic() - self.twin.t_s
+        self._sessions: weakref.WeakSet[_Session] = weakref.WeakSet()
+        controller = self
+
+        class RTDEControlInterface(_Control):
+            _controller = controller
+
+        class RTDEReceiveInterface(_Receive):
+            _controller = controller
+
+        class DashboardClient(_Dashboard):
+            _controller = controller
+
+        self.RTDEControlInterface = RTDEControlInterface
+        self.RTDEReceiveInterface = RTDEReceiveInterface
+        self.DashboardClient = DashboardClient
+
+    # -------------------------------------------------------------- helpers
+    def sync(self) -> None:
+        """Bring the twin up to the clock's time."""
+        self.twin.advance_to(self.clock.monotonic() - self._t0)
+
+    def record(self, interface: str, method: str, *args: Any) -> None:
+        self.calls.append(Call(self.twin.t_s, interface, method, args))
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in list(self.calls) if c.method == method]
+
+    def drop_link(self) -> None:
+        """Pull the cable: every open RTDE session is dead until ``reconnect``."""
+        with self.lock:
+            self.sync()
+            self.link_up = False
+            for session in list(self._sessions):
+                session._alive = False
+
+    def restore_link(self) -> None:
+        with self.lock:
+            self.link_up = True
+
+    def _open(self, session: _Session, hostname: str, port: int) -> None:
+        if self.hang_on_connect:
+            # a host that drops SYNs: the real constructor blocks in connect()
+            self.connect_release.wait(timeout=60.0)
+        if hostname != self.host or not self.reachable or not self.link_up:
+            if port == DASHBOARD_PORT:
+                raise RuntimeError("Timeout connecting to UR dashboard server.")
+            raise RuntimeError(f"Error: Could not connect to: {hostname} at {port}, verify the IP")
+        session._alive = True
+        self._sessions.add(session)
+
+
+class _Session:
+    """State shared by the three stand-in classes: one connection to the controller."""
+
+    _controller: TwinController
+    _interface = "?"
+    _port = RTDE_PORT
+
+    def _setup(self, hostname: str) -> None:
+        self._hostname = hostname
+        self._alive = False
+        self._controller._open(self, hostname, self._port)
+
+    def _enter(self, method: str, *args: Any) -> TwinController:
+        ctl = self._controller
+        ctl.sync()
+        ctl.record(self._interface, method, *args)
+        return ctl
+
+    def _require_link(self, method: str) -> None:
+        if not (self._alive and self._controller.link_up):
+            self._alive = False
+            raise RuntimeError(f"{self._interface}.{method}: RTDE connection to "
+                               f"{self._hostname} is down")
+
+    def isConnected(self) -> bool:  # noqa: N802 - ur_rtde's name
+        with self._controller.lock:
+            self._enter("isConnected")
+            return bool(self._alive and self._controller.link_up)
+
+    def disconnect(self) -> None:
+        with self._controller.lock:
+            self._enter("disconnect")
+            self._alive = False
+
+    def _reconnect(self) -> bool:
+        ctl = self._controller
+        if not (ctl.reachable and ctl.link_up):
+            raise RuntimeError(f"Error: Could not connect to: {self._hostname} at {self._port}, "
+                               "verify the IP")
+        self._alive = True
+        ctl._sessions.add(self)
+        return True
+
+
+class _Periodic(_Session):
+    """initPeriod/waitPeriod as ur_rtde has them (a steady-clock timestamp and a sleep)."""
+
+    _period_s = 0.008
+
+    def initPeriod(self) -> datetime.timedelta:  # noqa: N802
+        return datetime.timedelta(seconds=self._controller.clock.monotonic())
+
+    def waitPeriod(self, arg0: datetime.timedelta) -> None:  # noqa: N802
+        clock = self._controller.clock
+        clock.sleep(arg0.total_seconds() + self._period_s - clock.monotonic())
+
+
+class _Control(_Periodic):
+    _interface = "control"
+
+    def __init__(self, hostname: str, frequency: float = -1.0, flags: int = 1,
+                 ur_cap_port: int = 50002, rt_priority: int = 0) -> None:
+        ctl = self._controller
+        freq = ctl.default_frequency_hz if frequency <= 0 else frequency
+        self._period_s = 1.0 / freq
+        self._setup(hostname)
+        with ctl.lock:
+            self._enter("__init__", hostname, frequency, flags)
+            # uploading the control script starts it; the arm starts at rest
+            if ctl.twin.reupload_script():
+                ctl.twin.command_stop(10.0)
+
+    def speedJ(self, qd: list[float], acceleration: float = 0.5, time: float = 0.0) -> bool:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("speedJ", tuple(qd), acceleration, time)
+            self._require_link("speedJ")
+            return ctl.twin.command_speed(np.asarray(qd, dtype=float), acceleration)
+
+    def speedStop(self, a: float = 10.0) -> bool:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("speedStop", a)
+            self._require_link("speedStop")
+            return ctl.twin.command_stop(a)
+
+    def moveJ(self, q: list[float], speed: float = 1.05, acceleration: float = 1.4,  # noqa: N802
+              asynchronous: bool = False) -> bool:
+        ctl = self._controller
+        with ctl.lock:
+            self._enter("moveJ", tuple(q), speed, acceleration, asynchronous)
+            self._require_link("moveJ")
+            if not ctl.twin.command_move(np.asarray(q, dtype=float), speed, acceleration):
+                return False
+            if asynchronous:
+                return True
+            dist = float(np.max(np.abs(np.asarray(q) - ctl.twin.q)))
+            deadline = (ctl.clock.monotonic() + dist / speed + speed / acceleration
+                        + ctl.twin.config.actuation_delay_s + 2.0)
+        while True:  # blocking, like ur_rtde: poll the twin as time passes
+            ctl.clock.sleep(self._period_s)
+            with ctl.lock:
+                ctl.sync()
+                if ctl.twin.protective_stop:
+                    return False
+                if not ctl.twin.moving:
+                    return bool(np.allclose(ctl.twin.q, q, atol=1e-6))
+                if ctl.clock.monotonic() > deadline:
+                    return False
+
+    def stopScript(self) -> None:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("stopScript")
+            self._require_link("stopScript")
+            ctl.twin.command_stop(10.0)
+            ctl.twin.program_running = False
+
+    def isProgramRunning(self) -> bool:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("isProgramRunning")
+            self._require_link("isProgramRunning")
+            return ctl.twin.program_running
+
+    def reuploadScript(self) -> bool:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("reuploadScript")
+            self._require_link("reuploadScript")
+            return ctl.twin.reupload_script()
+
+    def triggerProtectiveStop(self) -> bool:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("triggerProtectiveStop")
+            self._require_link("triggerProtectiveStop")
+            ctl.twin.trigger_protective_stop()
+            return True
+
+    def reconnect(self) -> bool:
+        with self._controller.lock:
+            ctl = self._enter("reconnect")
+            ok = self._reconnect()
+            # ur_rtde re-uploads its script on reconnect; a fresh script holds the arm at rest
+            if ctl.twin.reupload_script():
+                ctl.twin.command_stop(10.0)
+            return ok
+
+
+class _Receive(_Periodic):
+    _interface = "receive"
+
+    def __init__(self, hostname: str, frequency: float = -1.0, variables: Sequence[str] = (),
+                 verbose: bool = False, use_upper_range_registers: bool = False,
+                 rt_priority: int = 0) -> None:
+        ctl = self._controller
+        freq = ctl.default_frequency_hz if frequency <= 0 else frequency
+        self._period_s = 1.0 / freq
+        self._setup(hostname)
+        with ctl.lock:
+            self._enter("__init__", hostname, frequency)
+            self._last = ctl.twin.observe()
+
+    def _state(self):
+        # on a dead link ur_rtde's receive thread has stopped: getters return the last packet
+        if self._alive and self._controller.link_up:
+            self._last = self._controller.twin.observe()
+        return self._last
+
+    def _get(self, method: str):
+        with self._controller.lock:
+            self._enter(method)
+            return self._state()
+
+    def getActualQ(self) -> list[float]:  # noqa: N802
+        return self._get("getActualQ").q.tolist()
+
+    def getActualQd(self) -> list[float]:  # noqa: N802
+        return self._get("getActualQd").qd.tolist()
+
+    def getActualTCPPose(self) -> list[float]:  # noqa: N802
+        return self._get("getActualTCPPose").tcp_pose.tolist()
+
+    def getSafetyMode(self) -> int:  # noqa: N802
+        return int(self._get("getSafetyMode").safety_mode)
+
+    def isProtectiveStopped(self) -> bool:  # noqa: N802
+        return bool(self._get("isProtectiveStopped").protective_stop)
+
+    def isEmergencyStopped(self) -> bool:  # noqa: N802
+        self._get("isEmergencyStopped")
+        return False
+
+    def getRobotMode(self) -> int:  # noqa: N802
+        self._get("getRobotMode")
+        return 7  # ROBOT_MODE_RUNNING
+
+    def getTimestamp(self) -> float:  # noqa: N802
+        return float(self._get("getTimestamp").timestamp_s)
+
+    def reconnect(self) -> bool:
+        with self._controller.lock:
+            self._enter("reconnect")
+            return self._reconnect()
+
+
+class _Dashboard(_Session):
+    _interface = "dashboard"
+    _port = DASHBOARD_PORT
+
+    def __init__(self, hostname: str, port: int = 29999, verbose: bool = False) -> None:
+        # like ur_rtde, constructing does not connect; connect() does
+        self._hostname = hostname
+        self._alive = False
+        with self._controller.lock:
+            self._enter("__init__", hostname, port)
+
+    def connect(self, timeout_ms: int = 2000) -> None:
+        with self._controller.lock:
+            self._enter("connect", timeout_ms)
+        self._controller._open(self, self._hostname, self._port)
+
+    def unlockProtectiveStop(self) -> None:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("unlockProtectiveStop")
+            self._require_link("unlockProtectiveStop")
+            ctl.twin.unlock_protective_stop()  # RuntimeError before 5 s, like the robot
+
+    def closeSafetyPopup(self) -> None:  # noqa: N802
+        with self._controller.lock:
+            self._enter("closeSafetyPopup")
+            self._require_link("closeSafetyPopup")
+
+    def safetymode(self) -> str:
+        with self._controller.lock:
+            ctl = self._enter("safetymode")
+            self._require_link("safetymode")
+            return f"Safetymode: {SafetyMode(ctl.twin.safety_mode).name}"
+
+    def isInRemoteControl(self) -> bool:  # noqa: N802
+        with self._controller.lock:
+            self._enter("isInRemoteControl")
+            self._require_link("isInRemoteControl")
+            return True

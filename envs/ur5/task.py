@@ -1,0 +1,342 @@
+"""UR-Reacher (SenseAct, Mahmood et al. 2018) as a Gymnasium environment.
+
+Reach a random target with the UR5's fingertip by commanding joint speeds.
+
+* ``n_joints=2`` is UR-Reacher-2: shoulder lift (joint 1) and elbow (joint 2) move, the
+  other joints hold the home pose, and fingertip and target are compared in the task
+  frame's y-z plane.  ``n_joints`` 1..6 moves the joints in
+  :data:`envs.ur5.workspace.MOVING_JOINTS`; from 3 joints on the comparison is in x-y-z.
+* observation (float32): joint angles (n, rad), joint speeds / speed_max (n), fingertip
+  minus target (2 or 3, m), previous action / speed_max (n, in [-1, 1]).
+* action (float32, rad/s): joint speeds, clipped to +-speed_max, sent with speedj at
+  ``accel_max``.
+* reward: ``(-d + exp(-d^2 / 0.01)) * dt_s / 0.008`` with d the fingertip-target distance in m
+  (largest, 1 * dt_s / 0.008, on target).
+* episodes last ``episode_s`` (100 steps of 40 ms); they are truncated, never terminated.
+* safety: when the fingertip leaves the box or a moving joint leaves its limits, the
+  agent's action is replaced by a speed (norm min(0.1, speed_max) rad/s) toward the last
+  configuration that was inside; the episode goes on and ``info`` counts the overrides.
+
+What ``step`` does:
+
+* ``backend="twin"``: send the command, advance the twin by ``dt_s`` (5 controller periods
+  of 8 ms for 40 ms), read the state.  Deterministic for a seed.
+* ``backend="hardware"``: send the command (the driver's control thread re-sends it every
+  8 ms), read the latest state, return at once.  Pacing at ``dt_s`` is the runner's job, so
+  the state returned reflects the previous action; the observation carries that action.
+  ``actuation_delay_s=dt_s`` gives the twin the same one-step lag.
+
+``reset``: stop, moveJ to the home pose, settle, draw a new target.  The first ``reset``
+connects (no connection is made in the constructor).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from envs.ur5.driver import DriverStats, JointState, SteppedDriver, URDriver
+from envs.ur5.kinematics import fingertip_task
+from envs.ur5.rtde_driver import RTDEDriver
+from envs.ur5.safety import ProtectiveStopPolicy
+from envs.ur5.twin import TwinConfig
+from envs.ur5.twin_driver import TwinDriver
+from envs.ur5.workspace import MOVING_JOINTS, Workspace, target_axes
+
+Backend = Literal["twin", "hardware"]
+
+REWARD_DT_S = 0.008       # SenseAct's reward scale: per 8 ms of the original task
+PRECISION_SCALE_M2 = 0.01  # exp(-d^2 / 0.01)
+RETURN_SPEED = 0.1        # rad/s, norm of the override command (SenseAct)
+UR_MAX_JOINT_SPEED = 3.14  # rad/s: ur_rtde's absolute limit for speeds
+UR_MAX_ACCEL = 5.0        # rad/s^2: ur_rtde's absolute limit for accelerations
+_INSIDE_MARGIN_M = 0.001
+_INSIDE_MARGIN_RAD = 0.001
+_DIFF_BOUND_M = 2.0
+
+
+def reach_reward(distance_m: float, dt_s: float) -> float:
+    """SenseAct's "precision" reward for one step of ``dt_s`` seconds."""
+    return (-distance_m + math.exp(-distance_m ** 2 / PRECISION_SCALE_M2)) * dt_s / REWARD_DT_S
+
+
+def _check_range(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    ok = (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be in {bracket}{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def _whole_multiple(value: float, unit: float) -> bool:
+    ratio = value / unit
+    return abs(ratio - round(ratio)) < 1e-6 and round(ratio) >= 1
+
+
+class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
+    """UR5 reacher on the twin or on a real arm (see the module docstring).
+
+    Args:
+        backend: "twin" (simulated, deterministic) or "hardware" (a UR5 over RTDE).
+        host: the robot's IP address; required for "hardware", ignored by "twin".
+        n_joints: 1..6 moving joints (2: UR-Reacher-2).
+        dt_s: action period (s); for the twin a whole number of ``twin_period_s``.
+        episode_s: episode length (s); a whole number of ``dt_s``.
+        speed_max: joint speed limit (rad/s), in (0, 3.14].
+        accel_max: speedj acceleration (rad/s^2, leading axis), in (0, 5].
+        actuation_delay_s, sensor_noise, twin_period_s: twin options
+            (see :class:`envs.ur5.twin.TwinConfig`).
+        control_period_s: hardware control period (0.008 CB3, 0.002 e-Series).
+        watchdog_s: a command older than this stops the arm; must exceed ``dt_s``.
+        reset_speed, reset_accel: moveJ speed (rad/s) and acceleration for ``reset``.
+        workspace: safety box, joint limits and home pose (default: SenseAct's).
+        pstop_policy: protective-stop unlock delay and give-up limits.
+        driver: use this driver instead of building one (tests, custom setups); if it is
+            a SteppedDriver the env advances it by ``dt_s`` every step.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, backend: Backend = "twin", host: str | None = None, n_joints: int = 2,
+                 dt_s: float = 0.04, episode_s: float = 4.0, speed_max: float = 0.3,
+                 accel_max: float = 1.4, actuation_delay_s: float = 0.0, sensor_noise: float = 0.0,
+                 twin_period_s: float = 0.008, control_period_s: float = 0.008,
+                 watchdog_s: float = 0.5, reset_speed: float = 0.5, reset_accel: float = 1.4,
+                 workspace: Workspace | None = None, pstop_policy: ProtectiveStopPolicy | None = None,
+                 driver: URDriver | None = None, render_mode: str | None = None) -> None:
+        # ---- validation first: nothing below may touch a robot before it passes
+        if backend not in ("twin", "hardware"):
+            raise ValueError(f"backend must be 'twin' or 'hardware', got {backend!r}")
+        if host is not None and (not isinstance(host, str) or not host.strip()):
+            raise ValueError(f"host must be a non-empty IP address string or None, got {host!r}")
+        if backend == "hardware" and host is None and driver is None:
+            raise ValueError("host is required for backend='hardware' (the robot's IP address)")
+        if isinstance(n_joints, bool) or not isinstance(n_joints, int) or n_joints not in MOVING_JOINTS:
+            raise ValueError(f"n_joints must be an int in 1..6, got {n_joints!r}")
+        dt_s = _check_range("dt_s", dt_s, 0.002, 1.0)
+        episode_s = _check_range("episode_s", episode_s, 0.0, 86400.0, low_open=True)
+        if not _whole_multiple(episode_s, dt_s):
+            raise ValueError(f"episode_s must be a whole number (>= 1) of dt_s={dt_s:g}, got {episode_s:g}")
+        speed_max = _check_range("speed_max", speed_max, 0.0, UR_MAX_JOINT_SPEED, low_open=True)
+        accel_max = _check_range("accel_max", accel_max, 0.0, UR_MAX_ACCEL, low_open=True)
+        actuation_delay_s = _check_range("actuation_delay_s", actuation_delay_s, 0.0, 1.0)
+        sensor_noise = _check_range("sensor_noise", sensor_noise, 0.0, 0.1)
+        twin_period_s = _check_range("twin_period_s", twin_period_s, 0.001, 0.1)
+        control_period_s = _check_range("control_period_s", control_period_s, 0.002, 0.1)
+        watchdog_s = _check_range("watchdog_s", watchdog_s, 0.0, 10.0, low_open=True)
+        reset_speed = _check_range("reset_speed", reset_speed, 0.0, UR_MAX_JOINT_SPEED, low_open=True)
+        reset_accel = _check_range("reset_accel", reset_accel, 0.0, UR_MAX_ACCEL, low_open=True)
+        if backend == "twin" and driver is None and not _whole_multiple(dt_s, twin_period_s):
+            raise ValueError(f"dt_s must be a whole number of twin_period_s={twin_period_s:g} s "
+                             f"for backend='twin', got {dt_s:g}")
+        if control_period_s > dt_s:
+            raise ValueError(f"control_period_s must be <= dt_s={dt_s:g}, got {control_period_s:g}")
+        if watchdog_s <= dt_s:
+            raise ValueError(f"watchdog_s must be > dt_s={dt_s:g} (else it stops the arm between "
+                             f"steps), got {watchdog_s:g}")
+        if workspace is not None and not isinstance(workspace, Workspace):
+            raise ValueError(f"workspace must be a Workspace or None, got {type(workspace).__name__}")
+        if pstop_policy is not None and not isinstance(pstop_policy, ProtectiveStopPolicy):
+            raise ValueError("pstop_policy must be a ProtectiveStopPolicy or None")
+        if driver is not None and not isinstance(driver, URDriver):
+            raise ValueError("driver must implement envs.ur5.driver.URDriver")
+        if render_mode is not None:
+            raise ValueError(f"render_mode must be None (no rendering), got {render_mode!r}")
+
+        self.backend: Backend = backend
+        self.n_joints = n_joints
+        self.dt_s = dt_s
+        self.episode_steps = int(round(episode_s / dt_s))
+        self.speed_max = speed_max
+        self.accel_max = accel_max
+        self.reset_speed = reset_speed
+        self.reset_accel = reset_accel
+        self.workspace = workspace or Workspace()
+        self.render_mode = render_mode
+        self._joints = MOVING_JOINTS[n_joints]
+        self._axes = target_axes(n_joints)
+
+        if driver is not None:
+            self._driver: URDriver = driver
+        elif backend == "twin":
+            self._driver = TwinDriver(
+                TwinConfig(period_s=twin_period_s, actuation_delay_s=actuation_delay_s,
+                           sensor_noise=sensor_noise),
+                self.workspace, pstop_policy, watchdog_s=watchdog_s)
+        else:
+            assert host is not None
+            self._driver = RTDEDriver(host, control_period_s=control_period_s,
+                                      watchdog_s=watchdog_s, pstop_policy=pstop_policy)
+        self._stepped = isinstance(self._driver, SteppedDriver)
+
+        n, m = n_joints, len(self._axes)
+        qd_bound = UR_MAX_JOINT_SPEED / speed_max
+        low = np.concatenate([np.full(n, -2 * np.pi), np.full(n, -qd_bound),
+                              np.full(m, -_DIFF_BOUND_M), -np.ones(n)])
+        self.observation_space = gym.spaces.Box(low.astype(np.float32), -low.astype(np.float32),
+                                                dtype=np.float32)
+        self.action_space = gym.spaces.Box(-speed_max, speed_max, shape=(n,), dtype=np.float32)
+
+        self._connected = False
+        self._closed = False
+        self._in_episode = False
+        self._step_count = 0
+        self._target = np.zeros(m)
+        self._prev_action = np.zeros(n)
+        self._anchor_q = self.workspace.home_q_rad.copy()
+        self._overrides = {"box": 0, "joints": 0}
+        self._stats_at_reset = DriverStats()
+        self._t0_s = 0.0
+
+    # ------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        """Stop, move home, settle, draw a target.  ``options={"target_m": xyz_or_yz}`` sets
+        the target (task frame, the compared axes) instead of drawing one."""
+        if self._closed:
+            raise RuntimeError("URReacherEnv: reset() after close()")
+        super().reset(seed=seed)
+        if seed is not None and hasattr(self._driver, "seed"):
+            self._driver.seed(int(self.np_random.integers(2**63 - 1)))
+        if not self._connected:
+            self._driver.connect()
+            self._connected = True
+        self._driver.stop()
+        self._driver.move_home(self.workspace.home_q_rad, self.reset_speed, self.reset_accel)
+        self._target = self._choose_target(options)
+        self._prev_action = np.zeros(self.n_joints)
+        self._anchor_q = self.workspace.home_q_rad.copy()
+        self._overrides = {"box": 0, "joints": 0}
+        self._stats_at_reset = DriverStats(**self._driver.stats.as_dict())
+        self._step_count = 0
+        self._in_episode = True
+        state = self._driver.read_state()
+        self._t0_s = state.timestamp_s
+        obs, distance = self._observe(state)
+        return obs, self._info(state, distance, "")
+
+    def step(self, action: NDArray[np.float32]) -> tuple[NDArray[np.float32], float, bool, bool,
+                                                             dict[str, Any]]:
+        if not self._in_episode:
+            raise RuntimeError("URReacherEnv: call reset() before step() (and after an episode ends)")
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (self.n_joints,) or not np.all(np.isfinite(a)):
+            raise ValueError(f"action must be {self.n_joints} finite joint speeds, got {action!r}")
+        a = np.clip(a, -self.speed_max, self.speed_max)
+
+        state = self._driver.read_state()
+        command = np.zeros(6)
+        override = ""
+        if not state.protective_stop:
+            command[list(self._joints)] = a
+            override = self._violation(state.q)
+            if override:
+                for reason in override.split("+"):
+                    self._overrides[reason] += 1
+                command[list(self._joints)] = self._return_speed(state.q)
+        self._driver.command_speed(command, self.accel_max)
+        if self._stepped:
+            self._driver.advance(self.dt_s)  # type: ignore[attr-defined]
+        state = self._driver.read_state()
+
+        self._prev_action = a
+        self._step_count += 1
+        if not self._violation(state.q, margin=True):
+            self._anchor_q = state.q.copy()
+        obs, distance = self._observe(state)
+        reward = reach_reward(distance, self.dt_s)
+        truncated = self._step_count >= self.episode_steps
+        if truncated:
+            self._in_episode = False
+            self._driver.stop()  # the next reset moves home; do not drift meanwhile
+        return obs, reward, False, truncated, self._info(state, distance, override)
+
+    def stop(self) -> None:
+        """Command zero velocity now (speedStop).  Idempotent; a no-op before connecting."""
+        if self._connected and not self._closed:
+            self._driver.stop()
+
+    def close(self) -> None:
+        """Stop the arm and release the driver.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._in_episode = False
+        if self._connected:
+            try:
+                self._driver.stop()
+            finally:
+                self._driver.close()
+
+    # ------------------------------------------------------------ accessors
+    @property
+    def driver(self) -> URDriver:
+        return self._driver
+
+    @property
+    def target_m(self) -> NDArray[np.float64]:
+        """The current target (task frame, compared axes)."""
+        return self._target.copy()
+
+    # ------------------------------------------------------------- internal
+    def _choose_target(self, options: dict[str, Any] | None) -> NDArray[np.float64]:
+        if options and "target_m" in options:
+            target = np.asarray(options["target_m"], dtype=np.float64)
+            if target.shape != (len(self._axes),) or not np.all(np.isfinite(target)):
+                raise ValueError(f"options['target_m'] must be {len(self._axes)} finite numbers "
+                                 f"(task-frame axes {self._axes}), got {options['target_m']!r}")
+            return target
+        ws, idx = self.workspace, list(self._joints)
+        q = ws.home_q_rad.copy()
+        for _ in range(100_000):
+            q[idx] = self.np_random.uniform(ws.angles_low_rad[idx], ws.angles_high_rad[idx])
+            if ws.box_inside(q, margin_m=_INSIDE_MARGIN_M):
+                return fingertip_task(q)[list(self._axes)]
+        raise RuntimeError("no target found: the joint limits hardly reach into the safety box")
+
+    def _violation(self, q: NDArray[np.float64], margin: bool = False) -> str:
+        """"" when inside; else "box", "joints" or "box+joints"."""
+        box_ok = self.workspace.box_inside(q, _INSIDE_MARGIN_M if margin else 0.0)
+        joints_ok = self.workspace.joints_inside(q, self._joints, _INSIDE_MARGIN_RAD if margin else 0.0)
+        return "+".join(name for name, ok in (("box", box_ok), ("joints", joints_ok)) if not ok)
+
+    def _return_speed(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Speeds of the moving joints toward the last configuration that was inside."""
+        idx = list(self._joints)
+        direction = self._anchor_q[idx] - q[idx]
+        norm = float(np.linalg.norm(direction))
+        if norm < 1e-9:
+            return np.zeros(len(idx))
+        return direction / norm * min(RETURN_SPEED, self.speed_max)
+
+    def _observe(self, state: JointState) -> tuple[NDArray[np.float32], float]:
+        idx = list(self._joints)
+        diff = fingertip_task(state.q)[list(self._axes)] - self._target
+        obs = np.concatenate([state.q[idx], state.qd[idx] / self.speed_max, diff,
+                              self._prev_action / self.speed_max])
+        space = self.observation_space
+        obs = np.clip(obs, space.low, space.high).astype(np.float32)
+        return obs, float(np.linalg.norm(diff))
+
+    def _info(self, state: JointState, distance: float, override: str) -> dict[str, Any]:
+        stats, base = self._driver.stats, self._stats_at_reset
+        return {
+            "distance_m": distance,
+            "fingertip_m": fingertip_task(state.q),
+            "target_m": self._target.copy(),
+            "override": override,
+            "overrides_box": self._overrides["box"],
+            "overrides_joints": self._overrides["joints"],
+            "protective_stop": state.protective_stop,
+            "protective_stops": stats.protective_stops - base.protective_stops,
+            "watchdog_stops": stats.watchdog_stops - base.watchdog_stops,
+            "connected": state.connected,
+            "elapsed_s": state.timestamp_s - self._t0_s,
+            "episode_step": self._step_count,
+        }

@@ -1,0 +1,294 @@
+"""A kinematic twin of a UR5 on its controller: what the arm does with speedJ, speedStop and
+moveJ, integrated at the controller period (8 ms on CB3), with its protective stops.
+
+The model is kinematic, not dynamic: the joint speeds follow the commanded speeds with the
+commanded acceleration of the leading axis (all joints reach their targets together, as
+UR's speedj does), positions integrate the speeds exactly (trapezoid rule).  Simplifications
+worth knowing:
+
+* a protective stop halts the arm within one period (the real arm brakes over ~0.1-0.5 s);
+* a command takes effect ``actuation_delay_s`` after it was sent, rounded to whole periods;
+* sensor noise is Gaussian with std ``sensor_noise`` on q (rad) and qd (rad/s), drawn once
+  per period (as a fresh RTDE packet would be);
+* protective stops come from leaving ``pstop_limits`` (fingertip box or joint limits, by
+  default the task workspace widened by 0.1 m and 10 deg).  After an unlock outside those
+  limits the twin is in recovery (safety mode RECOVERY) and only stops again if the
+  violation grows, like the real controller that lets an arm be moved back inside.
+
+Time is explicit: nothing happens until :meth:`URTwin.advance` / :meth:`URTwin.advance_to`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from envs.ur5.driver import JointState, as_joint_vector
+from envs.ur5.kinematics import fingertip_task, tcp_pose_base
+from envs.ur5.safety import MIN_UNLOCK_DELAY_S, SafetyMode
+from envs.ur5.workspace import Workspace
+
+#: the real dashboard server's answer to a premature unlock
+EARLY_UNLOCK_MESSAGE = ("Unlock protective stop failure: Cannot unlock protective stop until 5s "
+                        "after occurrence. Always inspect cause of protective stop before unlocking")
+
+_VIOLATION_TOL = 1e-3  # how much a violation may grow in recovery before it stops again
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """Twin options.  ``period_s``: controller period (0.008 CB3, 0.002 e-Series)."""
+
+    period_s: float = 0.008
+    actuation_delay_s: float = 0.0
+    sensor_noise: float = 0.0
+    pstop_limits: Workspace = field(
+        default_factory=lambda: Workspace().expanded(box_m=0.1, angles_rad=math.radians(10.0)))
+
+    def __post_init__(self) -> None:
+        if not 0.001 <= self.period_s <= 0.1:
+            raise ValueError(f"TwinConfig.period_s must be in [0.001, 0.1] s, got {self.period_s}")
+        if not 0.0 <= self.actuation_delay_s <= 1.0:
+            raise ValueError("TwinConfig.actuation_delay_s must be in [0, 1] s, "
+                             f"got {self.actuation_delay_s}")
+        if not 0.0 <= self.sensor_noise <= 0.1:
+            raise ValueError(f"TwinConfig.sensor_noise must be in [0, 0.1], got {self.sensor_noise}")
+        if not isinstance(self.pstop_limits, Workspace):
+            raise ValueError("TwinConfig.pstop_limits must be a Workspace")
+
+
+@dataclass(frozen=True)
+class _Move:
+    q0: NDArray[np.float64]
+    q1: NDArray[np.float64]
+    start_s: float
+    speed: float
+    accel: float
+
+    def at(self, t_s: float) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+        """Synchronised trapezoid on the leading axis: (q, qd, done) at time ``t_s``."""
+        delta = self.q1 - self.q0
+        dist = float(np.max(np.abs(delta)))
+        if dist < 1e-12:
+            return self.q1.copy(), np.zeros(6), True
+        t = t_s - self.start_s
+        t_acc = self.speed / self.accel
+        if self.accel * t_acc * t_acc >= dist:  # never reaches cruise speed: triangle profile
+            t_acc = math.sqrt(dist / self.accel)
+            peak = self.accel * t_acc
+            total = 2.0 * t_acc
+        else:
+            peak = self.speed
+            total = dist / self.speed + t_acc
+        if t >= total:
+            return self.q1.copy(), np.zeros(6), True
+        if t < t_acc:
+            s, v = 0.5 * self.accel * t * t, self.accel * t
+        elif t < total - t_acc:
+            s, v = 0.5 * self.accel * t_acc * t_acc + peak * (t - t_acc), peak
+        else:
+            tr = total - t
+            s, v = dist - 0.5 * self.accel * tr * tr, self.accel * tr
+        unit = delta / dist
+        return self.q0 + unit * s, unit * v, False
+
+
+_Command = tuple[Literal["speed", "stop", "move"], tuple]
+
+
+class URTwin:
+    """The arm and its controller on simulated time."""
+
+    def __init__(self, config: TwinConfig | None = None, workspace: Workspace | None = None,
+                 seed: int | None = None, initial_q: ArrayLike | None = None) -> None:
+        self.config = config or TwinConfig()
+        self.workspace = workspace or Workspace()
+        self.steps = 0  # controller periods integrated; time is steps * period_s
+        self.q = (self.workspace.home_q_rad.copy() if initial_q is None
+                  else as_joint_vector(initial_q, "initial_q"))
+        self.qd = np.zeros(6)
+        self.protective_stop = False
+        self.protective_stop_at_s: float | None = None
+        self.protective_stops = 0
+        self.program_running = True
+        self._v_target = np.zeros(6)
+        self._accel = 1.0
+        self._move: _Move | None = None
+        self._queue: deque[tuple[int, _Command]] = deque()
+        self._recovery: tuple[float, float] | None = None
+        self._rng = np.random.default_rng(seed)
+        self._observed: tuple[int, JointState] | None = None
+
+    # ------------------------------------------------------------------ time
+    @property
+    def t_s(self) -> float:
+        return self.steps * self.config.period_s
+
+    def advance(self, dt_s: float) -> None:
+        """Integrate ``dt_s`` seconds (rounded to whole periods)."""
+        for _ in range(int(round(dt_s / self.config.period_s))):
+            self._substep()
+
+    def advance_to(self, t_s: float) -> None:
+        """Integrate every whole period that ends at or before ``t_s``."""
+        target = int(math.floor(t_s / self.config.period_s + 1e-9))
+        while self.steps < target:
+            self._substep()
+
+    def seed(self, seed: int | None) -> None:
+        """Reseed the sensor-noise generator."""
+        self._rng = np.random.default_rng(seed)
+        self._observed = None
+
+    # -------------------------------------------------------------- commands
+    @property
+    def accepts_motion(self) -> bool:
+        return self.program_running and not self.protective_stop
+
+    def command_speed(self, qd: ArrayLike, accel: float) -> bool:
+        """speedj: accelerate (leading axis at ``accel``) to ``qd`` and hold it."""
+        self._submit(("speed", (as_joint_vector(qd, "qd"), float(accel))))
+        return self.accepts_motion
+
+    def command_stop(self, accel: float) -> bool:
+        """speedStop/stopj: decelerate to rest with ``accel``."""
+        self._submit(("stop", (float(accel),)))
+        return True
+
+    def command_move(self, q: ArrayLike, speed: float, accel: float) -> bool:
+        """movej: go to ``q`` linearly in joint space (leading axis ``speed``/``accel``)."""
+        self._submit(("move", (as_joint_vector(q, "q"), float(speed), float(accel))))
+        return self.accepts_motion
+
+    @property
+    def moving(self) -> bool:
+        """Whether a move or a non-zero speed is active or pending."""
+        return (self._move is not None or bool(self._queue)
+                or bool(np.any(self.qd != 0.0)) or bool(np.any(self._v_target != 0.0)))
+
+    def _submit(self, command: _Command) -> None:
+        delay_steps = int(round(self.config.actuation_delay_s / self.config.period_s))
+        self._queue.append((self.steps + delay_steps, command))
+
+    # ---------------------------------------------------------------- safety
+    def trigger_protective_stop(self) -> None:
+        """Stop now, end the program (as the real controller does), note the time."""
+        self.protective_stop = True
+        self.protective_stop_at_s = self.t_s
+        self.protective_stops += 1
+        self.program_running = False
+        self.qd = np.zeros(6)
+        self._v_target = np.zeros(6)
+        self._move = None
+        self._queue.clear()
+        self._recovery = None
+
+    def unlock_protective_stop(self) -> None:
+        """Dashboard ``unlock protective stop``; RuntimeError before 5 s, as on the robot."""
+        if not self.protective_stop:
+            return
+        assert self.protective_stop_at_s is not None
+        if self.t_s - self.protective_stop_at_s < MIN_UNLOCK_DELAY_S - 1e-9:
+            raise RuntimeError(EARLY_UNLOCK_MESSAGE)
+        self.protective_stop = False
+        box, joints = self._violation()
+        self._recovery = (box, joints) if box > 0.0 or joints > 0.0 else None
+
+    def reupload_script(self) -> bool:
+        """Start the control program again (allowed once no protective stop is active)."""
+        if self.protective_stop:
+            return False
+        self.program_running = True
+        return True
+
+    @property
+    def safety_mode(self) -> SafetyMode:
+        if self.protective_stop:
+            return SafetyMode.PROTECTIVE_STOP
+        return SafetyMode.RECOVERY if self._recovery is not None else SafetyMode.NORMAL
+
+    def _violation(self) -> tuple[float, float]:
+        """How far (m, rad) the fingertip and joints are outside the protective-stop limits."""
+        limits = self.config.pstop_limits
+        p = fingertip_task(self.q)
+        box = float(max(0.0, np.max(limits.box_low_m - p), np.max(p - limits.box_high_m)))
+        joints = float(max(0.0, np.max(limits.angles_low_rad - self.q),
+                           np.max(self.q - limits.angles_high_rad)))
+        return box, joints
+
+    def _check_limits(self) -> None:
+        box, joints = self._violation()
+        if self._recovery is None:
+            if box > 0.0 or joints > 0.0:
+                self.trigger_protective_stop()
+            return
+        allowed_box, allowed_joints = self._recovery
+        if box > allowed_box + _VIOLATION_TOL or joints > allowed_joints + _VIOLATION_TOL:
+            self.trigger_protective_stop()
+        elif box == 0.0 and joints == 0.0:
+            self._recovery = None
+        else:  # ratchet: moving back in narrows what is allowed
+            self._recovery = (min(allowed_box, box), min(allowed_joints, joints))
+
+    # ----------------------------------------------------------- integration
+    def _apply(self, command: _Command) -> None:
+        kind, args = command
+        if kind == "stop":
+            if self._move is not None:
+                self._move = None
+            self._v_target = np.zeros(6)
+            self._accel = args[0]
+            return
+        if not self.accepts_motion:
+            return  # the program is not running: the controller ignores motion commands
+        if kind == "speed":
+            self._move = None
+            self._v_target, self._accel = args[0].copy(), args[1]
+        else:
+            q1, speed, accel = args
+            self._v_target = np.zeros(6)
+            self._move = _Move(self.q.copy(), q1.copy(), self.t_s, speed, accel)
+
+    def _substep(self) -> None:
+        while self._queue and self._queue[0][0] <= self.steps:
+            self._apply(self._queue.popleft()[1])
+        period = self.config.period_s
+        if self.protective_stop:
+            pass  # held at rest
+        elif self._move is not None:
+            self.q, self.qd, done = self._move.at(self.t_s + period)
+            if done:
+                self._move = None
+        else:
+            qd_old = self.qd
+            dv = self._v_target - qd_old
+            lead = float(np.max(np.abs(dv)))
+            max_dv = self._accel * period
+            qd_new = self._v_target.copy() if lead <= max_dv else qd_old + dv * (max_dv / lead)
+            self.q = self.q + 0.5 * (qd_old + qd_new) * period
+            self.qd = qd_new
+        self.steps += 1
+        if not self.protective_stop:
+            self._check_limits()
+
+    # ---------------------------------------------------------------- sensing
+    def observe(self) -> JointState:
+        """What the sensors report now; with noise, one draw per period (memoised)."""
+        if self._observed is not None and self._observed[0] == self.steps:
+            return self._observed[1]
+        q, qd = self.q.copy(), self.qd.copy()
+        noise = self.config.sensor_noise
+        if noise > 0.0:
+            q += self._rng.normal(0.0, noise, 6)
+            qd += self._rng.normal(0.0, noise, 6)
+        state = JointState(q=q, qd=qd, tcp_pose=tcp_pose_base(self.q),
+                           safety_mode=int(self.safety_mode),
+                           protective_stop=self.protective_stop, connected=True,
+                           timestamp_s=self.t_s)
+        self._observed = (self.steps, state)
+        return state

@@ -1,0 +1,63 @@
+"""``rt-avg bench update``: time acting and updating on one torch thread.
+
+Acting and updating are timed in separate loops, as they run in separate processes in
+the real-time modes (each with its own core and cache); the interleaved figure, as in the
+inline runner, is reported too.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from rt_avg.agent import build_learner, build_policy, env_dims
+from rt_avg.config import Config
+from rt_avg.environments import make_env
+from rt_avg.learner import Transition
+from rt_avg.metrics import percentiles_us
+
+
+def bench_update(cfg: Config, iterations: int = 5000, warmup: int = 500) -> dict:
+    """Median and p99 (microseconds) of Policy.act and AVGLearner.update."""
+    torch.set_num_threads(1)
+    env = make_env(cfg.env)
+    obs_dim, act_dim = env_dims(env)
+    learner = build_learner(cfg, obs_dim, act_dim)
+    policy = build_policy(cfg, env, learner)
+    rng = np.random.default_rng(0)
+    # Real observations from the env, so the networks see realistic inputs.
+    raw, _ = env.reset(seed=0)
+    obs = [policy.observe(raw)]
+    for _ in range(255):
+        raw, _, term, trunc, _ = env.step(env.action_space.sample())
+        obs.append(policy.observe(raw))
+        if term or trunc:
+            raw, _ = env.reset()
+    env.close()
+    transitions = [Transition(obs[i], rng.standard_normal(act_dim).astype(np.float32),
+                              float(rng.standard_normal()), obs[i + 1], False, False)
+                   for i in range(len(obs) - 1)]
+
+    def timed(fn, n: int) -> np.ndarray:
+        samples = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            t0 = time.perf_counter_ns()
+            fn(i)
+            samples[i] = time.perf_counter_ns() - t0
+        return samples
+
+    n_t = len(transitions)
+    act = lambda i: policy.act(obs[i % len(obs)])  # noqa: E731
+    upd = lambda i: learner.update(transitions[i % n_t])  # noqa: E731
+    timed(act, warmup), timed(upd, warmup)
+    act_ns, upd_ns = timed(act, iterations), timed(upd, iterations)
+    both_ns = timed(lambda i: (act(i), upd(i)), iterations // 2)
+    out = {"env": cfg.env.id, "obs_dim": obs_dim, "act_dim": act_dim,
+           "hidden_sizes": list(cfg.agent.hidden_sizes), "iterations": iterations,
+           "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    out.update(percentiles_us(act_ns, "act"))
+    out.update(percentiles_us(upd_ns, "update"))
+    out.update(percentiles_us(both_ns, "act_plus_update"))
+    return out

@@ -1,0 +1,46 @@
+"""Atomic checkpoints: ``checkpoints/step_<N>.pt`` written via a temporary file + rename."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_NAME = re.compile(r"step_(\d+)\.pt$")
+
+
+def save_checkpoint(directory: Path, step: int, payload: dict[str, Any], keep: int = 3) -> Path:
+    """Write ``payload`` atomically (a crash never leaves a half-written file) and keep
+    only the newest ``keep`` checkpoints."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"step_{step:010d}.pt"
+    tmp = directory / f".{path.name}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    for old in list_checkpoints(directory)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """Checkpoint files, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if _NAME.search(p.name)]
+    return sorted(found, key=lambda p: int(_NAME.search(p.name).group(1)))
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    found = list_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    # Our own files hold numpy arrays and RNG state dicts, not only tensors.
+    return torch.load(path, map_location="cpu", weights_only=False)

@@ -1,0 +1,169 @@
+"""The ``rt-avg`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from rt_avg.config import Config, ConfigError
+
+DEFAULT_BENCH_ENV = "Hopper-v5"
+
+
+def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]:
+    from rt_avg import config as C
+    from rt_avg.environments import validate_env_id
+    from rt_avg.run_dir import RunDirectory, default_run_path
+
+    if args.resume:
+        run_path = Path(args.resume)
+        cfg = RunDirectory(run_path).load_config()
+    elif args.config:
+        cfg = C.load(args.config)
+    elif args.env:
+        cfg = C.ready_config_for_env(args.env)
+    else:
+        cfg = Config()
+    sections: dict[str, dict] = {}
+    if args.env and not args.resume:
+        sections.setdefault("env", {})["id"] = args.env
+    for name, value in (("steps", args.steps), ("seed", args.seed), ("mode", args.mode)):
+        if value is not None:
+            sections.setdefault("run", {})[name] = value
+    if args.wandb:
+        sections.setdefault("tracking", {})["wandb"] = True
+    for text in args.set or []:
+        section, key, value = C.parse_override(text)
+        sections.setdefault(section, {})[key] = value
+    if sections:
+        cfg = cfg.replace(**sections)
+    validate_env_id(cfg.env.id)
+    if args.resume:
+        if sections:  # the run directory records what was actually run
+            C.save(cfg, RunDirectory(run_path).config)
+        return cfg, run_path, True
+    run_path = Path(args.run_dir) if args.run_dir else default_run_path(cfg)
+    if (run_path / "config.yaml").exists():
+        raise ConfigError(f"--run-dir: {run_path} already holds a run; use --resume {run_path} "
+                          "to continue it or choose another directory")
+    return cfg, run_path, False
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg, run_path, resume = _resolve_train_config(args)
+    from rt_avg.shutdown import StopRequest
+
+    with StopRequest() as stop:
+        if cfg.run.mode == "inline":
+            from rt_avg.inline import train_inline
+            result = train_inline(cfg, run_path, resume=resume, stop=stop,
+                                  progress=not args.quiet)
+        else:
+            from actors.driver import train_realtime
+            result = train_realtime(cfg, run_path, resume=resume, stop=stop,
+                                    address=args.address, progress=not args.quiet)
+    from rt_avg.run_dir import read_episodes
+    returns = [e["return"] for e in read_episodes(run_path)]
+    recent = f"{sum(returns[-10:]) / len(returns[-10:]):.2f}" if returns else "n/a"
+    first = f"{sum(returns[:10]) / len(returns[:10]):.2f}" if returns else "n/a"
+    print(f"run dir: {run_path}")
+    print(f"steps: {result.steps}  episodes: {result.episodes}  wall: {result.wall_s:.1f}s  "
+          f"return first-10 {first} -> last-10 {recent}")
+    if result.interrupted:
+        print(f"stopped by {result.reason}; checkpoint written. Continue with: "
+              f"rt-avg train --resume {run_path}", file=sys.stderr)
+        return stop.exit_code
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rt_avg.evaluate import evaluate
+
+    res = evaluate(Path(args.run_dir), args.episodes)
+    if args.json:
+        print(json.dumps({"step": res.step, "episodes": len(res.returns), "mean": res.mean,
+                          "std": res.std, "returns": res.returns}))
+    else:
+        print(f"checkpoint step {res.step}: {len(res.returns)} episodes, "
+              f"return {res.mean:.2f} +- {res.std:.2f}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rt_avg import config as C
+    from rt_avg.environments import validate_env_id
+
+    if args.what == "update":
+        from rt_avg.bench import bench_update
+
+        validate_env_id(args.env)
+        cfg = C.load(args.config) if args.config else C.ready_config_for_env(args.env)
+        cfg = cfg.replace(env={"id": args.env})
+        out = bench_update(cfg, iterations=args.iterations)
+        keys = ("act", "update", "act_plus_update")
+    else:
+        raise ConfigError(f"bench: unknown benchmark {args.what!r}")
+    if not args.json:
+        for k in keys:
+            print(f"{k:>16s}: p50 {out[f'{k}_us_p50']:8.1f} us   p99 {out[f'{k}_us_p99']:8.1f} us")
+    print(json.dumps(out) if args.json else "")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rt-avg", description=(
+        "Real-time incremental reinforcement learning with Action Value Gradient (AVG)."))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train an agent (default: a small simulated task)")
+    t.add_argument("--config", help="YAML config file, or the name of a ready config "
+                   "(e.g. hopper); default: the embedded InvertedPendulum-v5 config")
+    t.add_argument("--env", help="Gymnasium env id (its ready config is used when one exists)")
+    t.add_argument("--steps", type=int, help="total env steps")
+    t.add_argument("--seed", type=int, help="random seed")
+    t.add_argument("--mode", choices=["inline", "async", "sequential"],
+                   help="inline: one process; async/sequential: Ray actors")
+    t.add_argument("--run-dir", help="output directory (default runs/<env>-s<seed>-<mode>-<time>)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override one config value, e.g. --set agent.actor_lr=1e-4")
+    t.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT); "
+                   "default: start a local Ray")
+    t.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
+    t.add_argument("--quiet", action="store_true", help="no progress display")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate the deterministic policy of a run")
+    e.add_argument("run_dir")
+    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="micro-benchmarks (print medians and p99)")
+    b.add_argument("what", choices=["update"])
+    b.add_argument("--env", default=DEFAULT_BENCH_ENV)
+    b.add_argument("--config", help="config whose agent settings to use")
+    b.add_argument("--iterations", type=int, default=5000)
+    b.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"rt-avg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rt-avg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""Typed, frozen run configuration loaded from YAML and validated once, at the edge.
+
+A config file has four sections (every key optional, defaults below)::
+
+    env:      {id: Hopper-v5, action_mode: clip, kwargs: {}}
+    agent:    {actor_lr: ..., critic_lr: ..., beta1: 0, entropy_coef: ..., gamma: ...}
+    run:      {steps: ..., seed: 0, mode: inline, checkpoint_every: ...}
+    realtime: {dt_s: 0, sync_every: 1, ...}
+    tracking: {wandb: false, project: rt-avg, ...}
+
+Anything unknown, of the wrong type or out of range raises :class:`ConfigError`, whose
+message names the field (``agent.gamma``) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+ActionMode = Literal["clip", "rescale"]
+Activation = Literal["leaky_relu", "relu", "tanh"]
+StdParam = Literal["published", "log_std"]
+Mode = Literal["inline", "async", "sequential"]
+WandbMode = Literal["online", "offline", "disabled"]
+
+
+class ConfigError(ValueError):
+    """A config value is unknown, of the wrong type or out of range."""
+
+
+def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
+    return {"range": (lo, hi, lo_open)}
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    id: str = "InvertedPendulum-v5"
+    """Gymnasium id: MuJoCo v5 tasks, dm_control/<domain>-<task>-v0, rt_avg/... robot tasks."""
+    action_mode: ActionMode = "clip"
+    """clip: actor output in [-1, 1] clipped to the env bounds (published); rescale: affine map."""
+    max_episode_steps: int | None = field(default=None, metadata=_range(1))
+    """Override of the env's time limit (None keeps the registered one)."""
+    kwargs: dict = field(default_factory=dict)
+    """Keyword arguments for gymnasium.make (robot backend, host, port, ...)."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    actor_lr: float = field(default=6.3e-4, metadata=_range(0.0, 1.0, lo_open=True))
+    critic_lr: float = field(default=8.7e-4, metadata=_range(0.0, 1.0, lo_open=True))
+    beta1: float = field(default=0.0, metadata=_range(0.0, 0.999))
+    """Adam's beta1; beta2 is 0.999 as published."""
+    entropy_coef: float = field(default=0.07, metadata=_range(0.0, 100.0))
+    """Fixed entropy coefficient eta."""
+    gamma: float = field(default=0.99, metadata=_range(0.0, 1.0))
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    activation: Activation = "leaky_relu"
+    penultimate_norm: bool = True
+    normalize_obs: bool = True
+    scale_td: bool = True
+    std_param: StdParam = "published"
+    """published: the std head is the log of the variance (std = exp(h/2)); log_std: std = exp(h)."""
+    log_std_min: float = -20.0
+    log_std_max: float = 2.0
+    adam_eps: float = field(default=1e-8, metadata=_range(0.0, 1.0, lo_open=True))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    steps: int = field(default=20_000, metadata=_range(1))
+    seed: int = field(default=0, metadata=_range(0))
+    mode: Mode = "inline"
+    checkpoint_every: int = field(default=10_000, metadata=_range(1))
+    keep_checkpoints: int = field(default=3, metadata=_range(1))
+    metrics_every: int = field(default=1_000, metadata=_range(1))
+    """Write one metrics.jsonl row per this many updates (means over the window)."""
+    torch_threads: int = field(default=1, metadata=_range(1))
+    learning_starts: int = field(default=0, metadata=_range(0))
+    """Act without updating for this many steps (0 = learn from the first transition)."""
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    dt_s: float = field(default=0.0, metadata=_range(0.0, 10.0))
+    """Action cycle period; 0 = as fast as possible (simulation)."""
+    sync_every: int = field(default=1, metadata=_range(1))
+    """Publish actor weights every this many updates."""
+    watchdog_s: float = field(default=5.0, metadata=_range(0.0, 3600.0, lo_open=True))
+    """No new transition for this long is logged as a stall."""
+    robot_resource: str | None = None
+    """Ray custom resource the EnvActor asks a sliver of (e.g. "robot")."""
+    cpu_affinity: dict = field(default_factory=dict)
+    """Optional CPU pinning, e.g. {env: [0], learner: [1]}."""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    wandb: bool = False
+    project: str = "rt-avg"
+    entity: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+    mode: WandbMode = "online"
+
+
+@dataclass(frozen=True)
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def replace(self, **sections: Mapping[str, Any]) -> "Config":
+        """Return a copy with some fields of some sections overridden (validated)."""
+        data = to_dict(self)
+        for name, values in sections.items():
+            data.setdefault(name, {}).update(values)
+        return from_dict(data)
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string",
+            dict: "a mapping"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(path: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it in canonical form."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+    elif origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(path, value, arg)
+            except ConfigError:
+                pass
+    elif origin is tuple:
+        (item_tp, _) = typing.get_args(tp)
+        if isinstance(value, (list, tuple)):
+            return tuple(_coerce(f"{path}[{i}]", v, item_tp) for i, v in enumerate(value))
+    elif tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        # YAML reads "1e-5" as a string; accept numeric strings for floats only.
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str) and value:
+            return value
+    elif tp is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    raise ConfigError(f"{path}: got {value!r}, expected {_type_name(tp)}")
+
+
+def _check_range(path: str, value: Any, meta: Mapping[str, Any]) -> None:
+    if "range" not in meta or value is None:
+        return
+    lo, hi, lo_open = meta["range"]
+    too_low = lo is not None and (value <= lo if lo_open else value < lo)
+    too_high = hi is not None and value > hi
+    if too_low or too_high:
+        left = "(" if lo_open else "["
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        raise ConfigError(f"{path}: got {value!r}, allowed range is {left}{lo_s}, {hi_s}]")
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or 'config'}: expected a mapping of fields, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(
+            f"{where}{unknown[0]}: unknown field; allowed: {', '.join(sorted(fields))}")
+    values = {}
+    for name, value in data.items():
+        sub = f"{path}.{name}" if path else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = _build(tp, value, sub)
+        else:
+            values[name] = _coerce(sub, value, tp)
+            _check_range(sub, values[name], fields[name].metadata)
+    return cls(**values)
+
+
+def _check_consistency(cfg: Config) -> None:
+    a = cfg.agent
+    if not a.hidden_sizes or any(h < 1 for h in a.hidden_sizes):
+        raise ConfigError(f"agent.hidden_sizes: got {list(a.hidden_sizes)!r}, "
+                          "expected a non-empty list of positive integers")
+    if not a.log_std_min < a.log_std_max:
+        raise ConfigError(f"agent.log_std_min: got {a.log_std_min}, must be below "
+                          f"agent.log_std_max ({a.log_std_max})")
+    if cfg.run.mode == "inline" and cfg.realtime.dt_s > 0:
+        pass  # inline ignores dt (simulation); allowed so one file serves every mode
+
+
+def from_dict(data: Mapping[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from plain data (e.g. parsed YAML)."""
+    cfg = _build(Config, data, "")
+    _check_consistency(cfg)
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain-data form of a config (lists instead of tuples), suitable for YAML."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return {k: plain(v) if not isinstance(v, dict) else plain(v)
+            for k, v in dataclasses.asdict(cfg).items()}
+
+
+def config_dir() -> Path:
+    """The directory of ready config files shipped with the project."""
+    return Path(str(resources.files("configs")))
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A path as given, or the name of a ready config (``hopper`` -> configs/hopper.yaml)."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    ready = config_dir() / f"{name_or_path}.yaml"
+    if ready.exists():
+        return ready
+    names = sorted(p.stem for p in config_dir().glob("*.yaml"))
+    raise ConfigError(f"--config: no file {name_or_path!r}; ready configs: {', '.join(names)}")
+
+
+def load(name_or_path: str | Path) -> Config:
+    """Load and validate a YAML config file (or a ready config by name)."""
+    path = resolve_config_path(str(name_or_path))
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return from_dict(data)
+
+
+def save(cfg: Config, path: Path) -> None:
+    """Write the resolved config as YAML."""
+    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def ready_config_for_env(env_id: str) -> Config:
+    """The ready config file whose ``env.id`` is ``env_id`` (published settings for that
+    task), or the defaults with that env id."""
+    for path in sorted(config_dir().glob("*.yaml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        if (data.get("env") or {}).get("id") == env_id:
+            return from_dict(data)
+    return from_dict({"env": {"id": env_id}})
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` (value parsed as YAML) -> (section, key, value)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"--set: got {text!r}, expected section.key=value "
+                          "(e.g. agent.actor_lr=1e-4)")
+    dotted, raw = text.split("=", 1)
+    section, key = dotted.split(".", 1)
+    if section not in {f.name for f in dataclasses.fields(Config)}:
+        raise ConfigError(f"--set: unknown section {section!r}; allowed: "
+                          + ", ".join(f.name for f in dataclasses.fields(Config)))
+    return section, key, yaml.safe_load(raw)

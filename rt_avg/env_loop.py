@@ -1,0 +1,118 @@
+"""The env side of a run: observe, act, step, keep episode books, reset.
+
+One definition serves every mode: the inline runner calls :meth:`EnvLoop.step` between
+updates; the real-time EnvActor calls it once per control cycle.
+
+Termination vs truncation (as in Gymnasium): both end the episode and start a new one;
+the transition carries both flags, and only ``terminated`` stops bootstrapping.
+Every episode is reset with its own seed (``episode_seed``), so a checkpoint taken in the
+middle of an episode can rebuild the env state by replaying that episode's actions.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from rt_avg.environments import episode_seed
+from rt_avg.learner import Transition
+from rt_avg.policy import Policy
+
+
+@dataclass
+class EpisodeRecord:
+    step: int  # env steps taken when the episode ended
+    episode: int
+    ret: float
+    length: int
+    terminated: bool
+
+
+@dataclass
+class StepResult:
+    transition: Transition
+    episode: EpisodeRecord | None  # set when this step ended an episode
+    act_ns: int  # observation in -> action out (policy time)
+
+
+@dataclass
+class EnvLoopState:
+    step: int = 0
+    episode: int = 0
+    episode_return: float = 0.0
+    episode_actions: list = field(default_factory=list)
+    raw_obs: np.ndarray | None = None
+    obs: np.ndarray | None = None  # normalised
+
+
+class EnvLoop:
+    """Drives one env with one policy, one step at a time."""
+
+    def __init__(self, env: gym.Env, policy: Policy, seed: int) -> None:
+        self.env, self.policy, self.seed = env, policy, seed
+        self.state = EnvLoopState()
+        self._replayable = True
+
+    def start(self) -> None:
+        """Reset for the current episode (call once before the first step)."""
+        self._reset()
+
+    def _reset(self) -> None:
+        s = self.state
+        raw, _ = self.env.reset(seed=episode_seed(self.seed, s.episode))
+        s.raw_obs = np.asarray(raw)
+        s.obs = self.policy.observe(raw)
+        s.episode_return = 0.0
+        s.episode_actions = []
+
+    def step(self) -> StepResult:
+        s = self.state
+        t0 = time.perf_counter_ns()
+        sample = self.policy.act(s.obs)
+        act_ns = time.perf_counter_ns() - t0
+        raw, reward, terminated, truncated, _ = self.env.step(sample.env_action)
+        next_obs = self.policy.observe(raw)
+        transition = Transition(s.obs, sample.eps, float(reward), next_obs, bool(terminated),
+                                bool(truncated))
+        s.step += 1
+        s.episode_return += float(reward)
+        s.episode_actions.append(sample.env_action)
+        s.raw_obs, s.obs = np.asarray(raw), next_obs
+        record = None
+        if terminated or truncated:
+            record = EpisodeRecord(s.step, s.episode, s.episode_return,
+                                   len(s.episode_actions), bool(terminated))
+            s.episode += 1
+            self._reset()
+        return StepResult(transition, record, act_ns)
+
+    def state_dict(self) -> dict:
+        s = self.state
+        return {"step": s.step, "episode": s.episode, "episode_return": s.episode_return,
+                "episode_actions": np.array(s.episode_actions), "raw_obs": s.raw_obs,
+                "obs": s.obs, "policy": self.policy.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore counters and policy, then rebuild the env mid-episode by replaying the
+        episode's actions from its reset seed.  If the env does not reproduce the saved
+        observation (hardware, a non-deterministic simulator), a new episode starts."""
+        s = self.state
+        s.step, s.episode = int(state["step"]), int(state["episode"])
+        self.policy.load_state_dict(state["policy"])
+        actions = list(state["episode_actions"])
+        self.env.reset(seed=episode_seed(self.seed, s.episode))
+        raw = None
+        for a in actions:
+            raw, *_ = self.env.step(a)
+        if raw is None or np.array_equal(np.asarray(raw), state["raw_obs"]):
+            s.episode_return = float(state["episode_return"])
+            s.episode_actions = actions
+            s.raw_obs, s.obs = state["raw_obs"], state["obs"]
+            return
+        warnings.warn("the env did not reproduce the checkpointed state; starting a new episode")
+        s.episode += 1
+        self._reset()

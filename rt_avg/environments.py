@@ -1,0 +1,76 @@
+"""Making environments: any Gymnasium continuous-control id, dm_control through shimmy,
+and the project's robot tasks (registered by the ``envs`` package)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import warnings
+
+import gymnasium as gym
+import numpy as np
+
+from rt_avg.config import ConfigError, EnvConfig
+
+
+def register_all() -> None:
+    """Import the packages that register env ids (robots, dm_control via shimmy)."""
+    import envs  # noqa: F401  (registers rt_avg/... robot tasks)
+
+    # dm_control's viewer probes for a display at import; keep headless machines quiet.
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import shimmy  # noqa: F401  (registers dm_control/<domain>-<task>-v0)
+        except ImportError:
+            pass
+
+
+def validate_env_id(env_id: str) -> None:
+    """Raise ConfigError naming ``env.id`` unless ``env_id`` is registered."""
+    register_all()
+    known = list(gym.envs.registry)
+    if env_id in known:
+        return
+    if env_id.startswith("dm_control/") and not any(k.startswith("dm_control/") for k in known):
+        raise ConfigError(f"env.id: {env_id!r} needs dm_control; install it with "
+                          "pip install 'rt-avg[dmc]'")
+    close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ConfigError(f"env.id: unknown environment {env_id!r}{hint} (allowed: Gymnasium ids "
+                      "such as Hopper-v5, dm_control/<domain>-<task>-v0, rt_avg/UR5-Reacher-v0, "
+                      "rt_avg/Create2-Mover-v0)")
+
+
+def make_env(cfg: EnvConfig) -> gym.Env:
+    """Create the env with vector observations and a bounded Box action space."""
+    validate_env_id(cfg.id)
+    kwargs = dict(cfg.kwargs)
+    if cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    try:
+        env = gym.make(cfg.id, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"env.kwargs: {cfg.id} rejected them ({exc})") from None
+    if isinstance(env.observation_space, gym.spaces.Dict):
+        env = gym.wrappers.FlattenObservation(env)
+    action_space = env.action_space
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        env.close()
+        raise ConfigError(f"env.id: {cfg.id} has action space {action_space}; rt-avg needs a "
+                          "1-D continuous Box")
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        env.close()
+        raise ConfigError(f"env.id: {cfg.id} has unbounded actions; rt-avg needs finite bounds")
+    if len(env.observation_space.shape) != 1:
+        env.close()
+        raise ConfigError(f"env.id: {cfg.id} observations have shape "
+                          f"{env.observation_space.shape}; rt-avg needs vectors")
+    return env
+
+
+def episode_seed(seed: int, episode: int) -> int:
+    """The reset seed of episode ``episode``: every episode's start is reproducible alone,
+    which is what lets a resumed run rebuild the env state mid-episode."""
+    return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])

@@ -1,0 +1,60 @@
+"""Evaluation: the deterministic policy (tanh of the mean) with frozen normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rt_avg.agent import build_policy
+from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.config import ConfigError
+from rt_avg.environments import episode_seed, make_env
+from rt_avg.run_dir import RunDirectory
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training reset seed
+
+
+@dataclass
+class EvalResult:
+    returns: list[float]
+    step: int
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+
+def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
+    run_dir = RunDirectory(run_path)
+    cfg = run_dir.load_config()
+    ckpt = latest_checkpoint(run_dir.checkpoints)
+    if ckpt is None:
+        raise ConfigError(f"run dir: {run_path} has no checkpoint to evaluate")
+    payload = load_checkpoint(ckpt)
+    torch.set_num_threads(cfg.run.torch_threads)
+    env = make_env(cfg.env)
+    try:
+        policy = build_policy(cfg, env)
+        policy.load_weights(payload["learner"]["actor"], version=payload["learner"]["updates"])
+        policy.normalizer.load_state_dict(payload["env_loop"]["policy"]["normalizer"])
+        policy.normalizer.frozen = True
+        returns = []
+        for i in range(episodes):
+            raw, _ = env.reset(seed=episode_seed(cfg.run.seed + EVAL_SEED_OFFSET, i))
+            total, done = 0.0, False
+            while not done:
+                raw, reward, terminated, truncated, _ = env.step(
+                    policy.act_deterministic(policy.observe(raw)))
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return EvalResult(returns, int(payload["step"]))

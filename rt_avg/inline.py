@@ -1,0 +1,101 @@
+"""The inline runner: one process, no Ray; act, step, update, repeat.
+
+This is the fastest way to run a simulated task (sweeps, debugging) and the reference
+the sequential real-time mode must reproduce exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rt_avg.agent import build_learner, build_policy, env_dims
+from rt_avg.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rt_avg.config import Config
+from rt_avg.env_loop import EnvLoop
+from rt_avg.environments import make_env
+from rt_avg.learner import AVGLearner
+from rt_avg.metrics import MetricsWindow
+from rt_avg.progress import Progress
+from rt_avg.run_dir import RunDirectory, RunLog
+from rt_avg.shutdown import StopRequest
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    episodes: int
+    interrupted: bool
+    wall_s: float
+    reason: str | None = None
+
+
+def checkpoint_payload(cfg: Config, learner: AVGLearner, loop: EnvLoop) -> dict:
+    return {"step": loop.state.step, "config_env": cfg.env.id, "learner": learner.state_dict(),
+            "env_loop": loop.state_dict()}
+
+
+def train_inline(cfg: Config, run_path: Path, resume: bool = False,
+                 stop: StopRequest | None = None, progress: bool = True) -> TrainResult:
+    """Train for ``cfg.run.steps`` env steps in one process, writing ``run_path``."""
+    torch.set_num_threads(cfg.run.torch_threads)
+    stop = stop if stop is not None else StopRequest()
+    run_dir = RunDirectory(run_path)
+    env = make_env(cfg.env)
+    learner = build_learner(cfg, *env_dims(env))
+    loop = EnvLoop(env, build_policy(cfg, env, learner), cfg.run.seed)
+    if resume and (ckpt := latest_checkpoint(run_dir.checkpoints)) is not None:
+        payload = load_checkpoint(ckpt)
+        learner.load_state_dict(payload["learner"])
+        loop.load_state_dict(payload["env_loop"])
+        run_dir.truncate_after(loop.state.step)
+    else:
+        if not resume:
+            run_dir.create(cfg)
+        loop.start()
+
+    log = RunLog(run_dir)
+    window = MetricsWindow(cfg.agent.entropy_coef)
+    bar = Progress(cfg.run.steps, loop.state.step) if progress else None
+    t_start = time.monotonic()
+    wall_offset = 0.0
+    try:
+        while loop.state.step < cfg.run.steps and not stop:
+            result = loop.step()
+            step = loop.state.step
+            if step > cfg.run.learning_starts:
+                t0 = time.perf_counter_ns()
+                stats = learner.update(result.transition)
+                window.add(stats, time.perf_counter_ns() - t0)
+            if result.episode is not None:
+                ep = result.episode
+                log.episode(ep.step, ep.episode, ep.ret, ep.length,
+                            wall_offset + time.monotonic() - t_start)
+                if bar:
+                    bar.episode(ep.ret)
+            if len(window) >= cfg.run.metrics_every:
+                elapsed = time.monotonic() - t_start
+                log.metrics(window.flush(step=step, updates=learner.updates,
+                                         wall_time_s=elapsed))
+            if step % cfg.run.checkpoint_every == 0:
+                save_checkpoint(run_dir.checkpoints, step, checkpoint_payload(cfg, learner, loop),
+                                cfg.run.keep_checkpoints)
+            if bar:
+                bar.update(step)
+    finally:
+        # Whatever ended the loop (done, Ctrl-C, an exception), keep what was learned.
+        if len(window):
+            log.metrics(window.flush(step=loop.state.step, updates=learner.updates,
+                                     wall_time_s=time.monotonic() - t_start))
+        save_checkpoint(run_dir.checkpoints, loop.state.step,
+                        checkpoint_payload(cfg, learner, loop), cfg.run.keep_checkpoints)
+        log.close()
+        env.close()
+        if bar:
+            bar.close()
+    return TrainResult(run_path, loop.state.step, loop.state.episode, bool(stop),
+                       time.monotonic() - t_start, stop.signal_name)

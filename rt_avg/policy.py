@@ -1,0 +1,91 @@
+"""The acting side of an AVG agent: observation normaliser, actor copy and action sampling.
+
+In the real-time modes this object lives in the env process with its own copy of the actor
+and receives new weights from the learner; inline, it shares the learner's actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rt_avg.actions import ActionMap
+from rt_avg.config import AgentConfig
+from rt_avg.networks import MLP
+from rt_avg.normalization import ObservationNormalizer
+from rt_avg.squashed_gaussian import SquashedGaussianHead
+
+
+def build_actor(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
+    """Actor: heads (mean, std parameter) of size act_dim each."""
+    return MLP(obs_dim, cfg.hidden_sizes, (act_dim, act_dim), cfg.activation, cfg.penultimate_norm)
+
+
+def build_critic(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
+    """Critic Q(s, a) on concat(obs, action)."""
+    return MLP(obs_dim + act_dim, cfg.hidden_sizes, (1,), cfg.activation, cfg.penultimate_norm)
+
+
+def rng_state(rng: np.random.Generator) -> dict:
+    return rng.bit_generator.state
+
+
+def set_rng_state(rng: np.random.Generator, state: dict) -> None:
+    rng.bit_generator.state = state
+
+
+@dataclass
+class ActionSample:
+    """One sampled action: what the env gets, what the learner needs to recompute it."""
+
+    env_action: np.ndarray  # mapped to the env's bounds, float64
+    squashed: np.ndarray  # tanh(u), in [-1, 1]
+    eps: np.ndarray  # the standard-normal noise: u = mu + std * eps
+
+
+class Policy:
+    """Normalises observations and samples actions from an actor (inference only)."""
+
+    def __init__(self, actor: MLP, cfg: AgentConfig, obs_dim: int, action_map: ActionMap,
+                 seed: int) -> None:
+        self.actor = actor
+        self.cfg = cfg
+        self.act_dim = action_map.low.shape[0]
+        self.action_map = action_map
+        self.normalizer = ObservationNormalizer(obs_dim, enabled=cfg.normalize_obs)
+        self.head = SquashedGaussianHead(self.act_dim, cfg.std_param, cfg.log_std_min,
+                                         cfg.log_std_max)
+        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 2])))
+        self.version = 0
+
+    def observe(self, raw_obs: np.ndarray) -> np.ndarray:
+        """Normalise an observation from the env, updating the statistics unless frozen."""
+        return self.normalizer(raw_obs)
+
+    def act(self, obs: np.ndarray) -> ActionSample:
+        """Sample a = tanh(mu + std * eps) for a normalised observation."""
+        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).numpy()
+        eps = self.rng.standard_normal((1, self.act_dim), dtype=np.float32)
+        squashed = self.head.sample(out, eps).action[0]
+        return ActionSample(self.action_map(squashed), squashed, eps[0])
+
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        """The mean action tanh(mu), mapped to the env's bounds (evaluation)."""
+        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).numpy()
+        return self.action_map(self.head.mean_action(out[0]))
+
+    def load_weights(self, flat: torch.Tensor, version: int) -> None:
+        """Install actor weights published by the learner (``AVGLearner.actor_weights``)."""
+        self.actor.flat_param.copy_(flat)
+        self.version = version
+
+    def state_dict(self) -> dict:
+        return {"normalizer": self.normalizer.state_dict(), "rng": rng_state(self.rng),
+                "version": self.version}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.normalizer.load_state_dict(state["normalizer"])
+        set_rng_state(self.rng, state["rng"])
+        self.version = int(state["version"])
