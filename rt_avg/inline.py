@@ -34,9 +34,9 @@ class TrainResult:
     reason: str | None = None
 
 
-def checkpoint_payload(cfg: Config, learner: AVGLearner, loop: EnvLoop) -> dict:
-    return {"step": loop.state.step, "config_env": cfg.env.id, "learner": learner.state_dict(),
-            "env_loop": loop.state_dict()}
+def checkpoint_payload(learner: AVGLearner, loop: EnvLoop, wall_time_s: float) -> dict:
+    return {"step": loop.state.step, "wall_time_s": wall_time_s,
+            "learner": learner.state_dict(), "env_loop": loop.state_dict()}
 
 
 def train_inline(cfg: Config, run_path: Path, resume: bool = False,
@@ -48,11 +48,13 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
     env = make_env(cfg.env)
     learner = build_learner(cfg, *env_dims(env))
     loop = EnvLoop(env, build_policy(cfg, env, learner), cfg.run.seed)
+    wall_offset = 0.0
     if resume and (ckpt := latest_checkpoint(run_dir.checkpoints)) is not None:
         payload = load_checkpoint(ckpt)
         learner.load_state_dict(payload["learner"])
         loop.load_state_dict(payload["env_loop"])
         run_dir.truncate_after(loop.state.step)
+        wall_offset = float(payload.get("wall_time_s", 0.0))
     else:
         if not resume:
             run_dir.create(cfg)
@@ -62,7 +64,6 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
     window = MetricsWindow(cfg.agent.entropy_coef)
     bar = Progress(cfg.run.steps, loop.state.step) if progress else None
     t_start = time.monotonic()
-    wall_offset = 0.0
     try:
         while loop.state.step < cfg.run.steps and not stop:
             result = loop.step()
@@ -82,7 +83,9 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
                 log.metrics(window.flush(step=step, updates=learner.updates,
                                          wall_time_s=elapsed))
             if step % cfg.run.checkpoint_every == 0:
-                save_checkpoint(run_dir.checkpoints, step, checkpoint_payload(cfg, learner, loop),
+                save_checkpoint(run_dir.checkpoints, step,
+                                checkpoint_payload(learner, loop,
+                                                   wall_offset + time.monotonic() - t_start),
                                 cfg.run.keep_checkpoints)
             if bar:
                 bar.update(step)
@@ -92,7 +95,8 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
             log.metrics(window.flush(step=loop.state.step, updates=learner.updates,
                                      wall_time_s=time.monotonic() - t_start))
         save_checkpoint(run_dir.checkpoints, loop.state.step,
-                        checkpoint_payload(cfg, learner, loop), cfg.run.keep_checkpoints)
+                        checkpoint_payload(learner, loop, wall_offset + time.monotonic() - t_start),
+                        cfg.run.keep_checkpoints)
         log.close()
         env.close()
         if bar:
