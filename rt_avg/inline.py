@@ -22,6 +22,7 @@ from rt_avg.metrics import MetricsWindow
 from rt_avg.progress import Progress
 from rt_avg.run_dir import RunDirectory, RunLog
 from rt_avg.shutdown import StopRequest
+from rt_avg.tracking import make_tracker
 
 
 @dataclass
@@ -61,6 +62,7 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
         loop.start()
 
     log = RunLog(run_dir)
+    tracker = make_tracker(cfg, run_path)
     window = MetricsWindow(cfg.agent.entropy_coef)
     bar = Progress(cfg.run.steps, loop.state.step) if progress else None
     t_start = time.monotonic()
@@ -76,12 +78,14 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
                 ep = result.episode
                 log.episode(ep.step, ep.episode, ep.ret, ep.length,
                             wall_offset + time.monotonic() - t_start)
+                tracker.log_episode(ep.step, ep.episode, ep.ret, ep.length)
                 if bar:
                     bar.episode(ep.ret)
             if len(window) >= cfg.run.metrics_every:
-                elapsed = time.monotonic() - t_start
-                log.metrics(window.flush(step=step, updates=learner.updates,
-                                         wall_time_s=elapsed))
+                row = window.flush(step=step, updates=learner.updates,
+                                   wall_time_s=wall_offset + time.monotonic() - t_start)
+                log.metrics(row)
+                tracker.log_metrics(step, row)
             if step % cfg.run.checkpoint_every == 0:
                 save_checkpoint(run_dir.checkpoints, step,
                                 checkpoint_payload(learner, loop,
@@ -98,6 +102,7 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
                         checkpoint_payload(learner, loop, wall_offset + time.monotonic() - t_start),
                         cfg.run.keep_checkpoints)
         log.close()
+        tracker.finish(run_path)
         env.close()
         if bar:
             bar.close()
