@@ -21,6 +21,7 @@ of :mod:`envs.ur5.standin` to run this code unchanged in tests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -76,10 +77,8 @@ def _bounded(call: Callable[[], Any], timeout_s: float, what: str) -> Any:
             return
         result["value"] = value
         if gave_up.is_set() and hasattr(value, "disconnect"):
-            try:
+            with contextlib.suppress(Exception):  # best effort on an abandoned connection
                 value.disconnect()
-            except Exception:  # noqa: BLE001 - best effort on an abandoned connection
-                pass
 
     thread = threading.Thread(target=run, name=f"ur5-connect-{what}", daemon=True)
     thread.start()
@@ -175,7 +174,7 @@ class RTDEDriver:
         control_f, receive_f, dashboard_f = self._factories
         if control_f is None or receive_f is None or dashboard_f is None:
             real = _import_factories()
-            control_f, receive_f, dashboard_f = (f or r for f, r in zip(self._factories, real))
+            control_f, receive_f, dashboard_f = (f or r for f, r in zip(self._factories, real, strict=True))
         hint = (f"Check that the robot at {self.host} is powered on, in Remote Control, reachable "
                 "(ping it; static IP on the same subnet) and that nothing else holds RTDE")
         t = self.connect_timeout_s
@@ -220,8 +219,7 @@ class RTDEDriver:
             self._stop_sent = True
         if self._control is None:
             return
-        with self._io_lock:
-            self._safe_call(lambda: self._control.speedStop(self.stop_accel))
+        self._call_if_free(lambda: self._control.speedStop(self.stop_accel), "speedStop")
 
     def move_home(self, q: ArrayLike, speed: float, accel: float) -> None:
         """Stop, moveJ to ``q`` (blocking), wait until the arm is at rest."""
@@ -254,11 +252,11 @@ class RTDEDriver:
         self._closed = True
         self._stop_loop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=0.5)  # a tick takes one period unless ur_rtde blocks
         if self._control is not None:
-            with self._io_lock:
-                self._safe_call(lambda: self._control.speedStop(self.stop_accel))
-                self._safe_call(self._control.stopScript)
+            control = self._control
+            self._call_if_free(lambda: (control.speedStop(self.stop_accel), control.stopScript()),
+                               "speedStop and stopScript")
         self._release()
 
     # ---------------------------------------------------------- control loop
@@ -289,9 +287,12 @@ class RTDEDriver:
 
     def _loop(self) -> None:
         control, clock = self._control, self._clock
+        # ur_rtde's initPeriod/waitPeriod pace on the controller's period with a steady clock;
+        # anything without them (a minimal fake) is paced on our clock instead
+        has_period = hasattr(control, "initPeriod") and hasattr(control, "waitPeriod")
         while not self._stop_loop.is_set():
             start = clock.monotonic()
-            t0 = control.initPeriod()
+            t0 = control.initPeriod() if has_period else None
             try:
                 self.tick()
             except URError as exc:
@@ -304,9 +305,13 @@ class RTDEDriver:
                 self._fault = URError(f"UR5 control loop crashed: {exc!r}")
                 log.exception("UR5 control loop crashed")
                 return
-            if clock.monotonic() - start > self.control_period_s:
+            elapsed = clock.monotonic() - start
+            if elapsed > self.control_period_s:
                 self.stats.overruns += 1
-            control.waitPeriod(t0)
+            if has_period:
+                control.waitPeriod(t0)
+            else:
+                clock.sleep(self.control_period_s - elapsed)
 
     # -------------------------------------------------------------- helpers
     def _check(self) -> None:
@@ -407,6 +412,17 @@ class RTDEDriver:
             return True
         return False
 
+    def _call_if_free(self, call: Callable[[], Any], what: str, timeout_s: float = 0.5) -> None:
+        """Call ur_rtde unless the loop has held the link for ``timeout_s`` (a reconnect
+        blocking in ur_rtde), so that stop() and close() never hang."""
+        if not self._io_lock.acquire(timeout=timeout_s):
+            log.warning("UR5: controller link busy for %.1f s; %s not sent", timeout_s, what)
+            return
+        try:
+            self._safe_call(call)
+        finally:
+            self._io_lock.release()
+
     @staticmethod
     def _safe_call(call: Callable[[], Any]) -> Any:
         """Call ur_rtde; a RuntimeError means a dead link, which the next period handles."""
@@ -431,10 +447,8 @@ class RTDEDriver:
     def _release(self) -> None:
         for iface in (self._control, self._receive, self._dashboard):
             if iface is not None:
-                try:
+                with contextlib.suppress(RuntimeError):
                     iface.disconnect()
-                except RuntimeError:
-                    pass
         self._control = self._receive = self._dashboard = None
 
 

@@ -13,7 +13,8 @@ them against the installed ur_rtde), so the hardware driver runs unchanged on th
 
 The twin's time follows ``clock`` (wall time by default, or a :class:`SimClock`).  Every
 call is recorded in ``controller.calls``.  Faults to inject: ``reachable = False`` (refused
-connections), ``hang_on_connect = True`` (connections that never answer), ``drop_link()`` /
+connections), ``hang_on_connect = True`` (connects and reconnects that block until
+``connect_release`` is set), ``drop_link()`` /
 ``restore_link()`` (a cable pulled and put back), ``twin.trigger_protective_stop()``.
 
 Behaviour modelled on ur_rtde 1.6 and a CB3 controller: motion commands return False while
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from envs.ur5.clock import Clock, MonotonicClock
+from envs.ur5.driver import JointState
 from envs.ur5.safety import SafetyMode
 from envs.ur5.twin import URTwin
 
@@ -51,7 +53,7 @@ class Call:
     t_s: float
     interface: str
     method: str
-    args: tuple
+    args: tuple[Any, ...]
 
 
 class TwinController:
@@ -109,10 +111,13 @@ class TwinController:
         with self.lock:
             self.link_up = True
 
-    def _open(self, session: _Session, hostname: str, port: int) -> None:
+    def wait_if_hanging(self) -> None:
+        """With ``hang_on_connect``, block like a connect to a host that drops packets."""
         if self.hang_on_connect:
-            # a host that drops SYNs: the real constructor blocks in connect()
             self.connect_release.wait(timeout=60.0)
+
+    def _open(self, session: _Session, hostname: str, port: int) -> None:
+        self.wait_if_hanging()
         if hostname != self.host or not self.reachable or not self.link_up:
             if port == DASHBOARD_PORT:
                 raise RuntimeError("Timeout connecting to UR dashboard server.")
@@ -258,6 +263,8 @@ class _Control(_Periodic):
     def reconnect(self) -> bool:
         with self._controller.lock:
             ctl = self._enter("reconnect")
+        ctl.wait_if_hanging()  # outside the lock: other sessions go on meanwhile
+        with ctl.lock:
             ok = self._reconnect()
             # ur_rtde re-uploads its script on reconnect; a fresh script holds the arm at rest
             if ctl.twin.reupload_script():
@@ -279,25 +286,25 @@ class _Receive(_Periodic):
             self._enter("__init__", hostname, frequency)
             self._last = ctl.twin.observe()
 
-    def _state(self):
+    def _state(self) -> JointState:
         # on a dead link ur_rtde's receive thread has stopped: getters return the last packet
         if self._alive and self._controller.link_up:
             self._last = self._controller.twin.observe()
         return self._last
 
-    def _get(self, method: str):
+    def _get(self, method: str) -> JointState:
         with self._controller.lock:
             self._enter(method)
             return self._state()
 
     def getActualQ(self) -> list[float]:  # noqa: N802
-        return self._get("getActualQ").q.tolist()
+        return [float(v) for v in self._get("getActualQ").q]
 
     def getActualQd(self) -> list[float]:  # noqa: N802
-        return self._get("getActualQd").qd.tolist()
+        return [float(v) for v in self._get("getActualQd").qd]
 
     def getActualTCPPose(self) -> list[float]:  # noqa: N802
-        return self._get("getActualTCPPose").tcp_pose.tolist()
+        return [float(v) for v in self._get("getActualTCPPose").tcp_pose]
 
     def getSafetyMode(self) -> int:  # noqa: N802
         return int(self._get("getSafetyMode").safety_mode)
@@ -318,7 +325,9 @@ class _Receive(_Periodic):
 
     def reconnect(self) -> bool:
         with self._controller.lock:
-            self._enter("reconnect")
+            ctl = self._enter("reconnect")
+        ctl.wait_if_hanging()
+        with ctl.lock:
             return self._reconnect()
 
 

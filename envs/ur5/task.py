@@ -54,6 +54,8 @@ PRECISION_SCALE_M2 = 0.01  # exp(-d^2 / 0.01)
 RETURN_SPEED = 0.1        # rad/s, norm of the override command (SenseAct)
 UR_MAX_JOINT_SPEED = 3.14  # rad/s: ur_rtde's absolute limit for speeds
 UR_MAX_ACCEL = 5.0        # rad/s^2: ur_rtde's absolute limit for accelerations
+TWIN_PSTOP_MARGIN_M = 0.1  # the twin's protective-stop limits: the workspace widened by these
+TWIN_PSTOP_MARGIN_RAD = math.radians(10.0)
 _INSIDE_MARGIN_M = 0.001
 _INSIDE_MARGIN_RAD = 0.001
 _DIFF_BOUND_M = 2.0
@@ -167,7 +169,9 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         elif backend == "twin":
             self._driver = TwinDriver(
                 TwinConfig(period_s=twin_period_s, actuation_delay_s=actuation_delay_s,
-                           sensor_noise=sensor_noise),
+                           sensor_noise=sensor_noise,
+                           pstop_limits=self.workspace.expanded(TWIN_PSTOP_MARGIN_M,
+                                                                TWIN_PSTOP_MARGIN_RAD)),
                 self.workspace, pstop_policy, watchdog_s=watchdog_s)
         else:
             assert host is not None
@@ -179,8 +183,8 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         qd_bound = UR_MAX_JOINT_SPEED / speed_max
         low = np.concatenate([np.full(n, -2 * np.pi), np.full(n, -qd_bound),
                               np.full(m, -_DIFF_BOUND_M), -np.ones(n)])
-        self.observation_space = gym.spaces.Box(low.astype(np.float32), -low.astype(np.float32),
-                                                dtype=np.float32)
+        self._obs_low, self._obs_high = low.astype(np.float32), -low.astype(np.float32)
+        self.observation_space = gym.spaces.Box(self._obs_low, self._obs_high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-speed_max, speed_max, shape=(n,), dtype=np.float32)
 
         self._connected = False
@@ -320,8 +324,7 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         diff = fingertip_task(state.q)[list(self._axes)] - self._target
         obs = np.concatenate([state.q[idx], state.qd[idx] / self.speed_max, diff,
                               self._prev_action / self.speed_max])
-        space = self.observation_space
-        obs = np.clip(obs, space.low, space.high).astype(np.float32)
+        obs = np.clip(obs, self._obs_low, self._obs_high).astype(np.float32)
         return obs, float(np.linalg.norm(diff))
 
     def _info(self, state: JointState, distance: float, override: str) -> dict[str, Any]:
@@ -337,6 +340,7 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             "protective_stops": stats.protective_stops - base.protective_stops,
             "watchdog_stops": stats.watchdog_stops - base.watchdog_stops,
             "connected": state.connected,
-            "elapsed_s": state.timestamp_s - self._t0_s,
+            # rounded so that float noise of the absolute clock does not show between episodes
+            "elapsed_s": round(state.timestamp_s - self._t0_s, 6),
             "episode_step": self._step_count,
         }

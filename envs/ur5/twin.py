@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -98,7 +98,7 @@ class _Move:
         return self.q0 + unit * s, unit * v, False
 
 
-_Command = tuple[Literal["speed", "stop", "move"], tuple]
+_Command = tuple[Literal["speed", "stop", "move"], tuple[Any, ...]]
 
 
 class URTwin:
@@ -122,7 +122,7 @@ class URTwin:
         self._queue: deque[tuple[int, _Command]] = deque()
         self._recovery: tuple[float, float] | None = None
         self._rng = np.random.default_rng(seed)
-        self._observed: tuple[int, JointState] | None = None
+        self._noise: tuple[int, NDArray[np.float64]] | None = None
 
     # ------------------------------------------------------------------ time
     @property
@@ -143,7 +143,7 @@ class URTwin:
     def seed(self, seed: int | None) -> None:
         """Reseed the sensor-noise generator."""
         self._rng = np.random.default_rng(seed)
-        self._observed = None
+        self._noise = None
 
     # -------------------------------------------------------------- commands
     @property
@@ -278,17 +278,15 @@ class URTwin:
 
     # ---------------------------------------------------------------- sensing
     def observe(self) -> JointState:
-        """What the sensors report now; with noise, one draw per period (memoised)."""
-        if self._observed is not None and self._observed[0] == self.steps:
-            return self._observed[1]
+        """What the sensors report now.  Noise is drawn once per period (as one RTDE packet
+        carries one measurement), so reads within a period agree."""
         q, qd = self.q.copy(), self.qd.copy()
-        noise = self.config.sensor_noise
-        if noise > 0.0:
-            q += self._rng.normal(0.0, noise, 6)
-            qd += self._rng.normal(0.0, noise, 6)
-        state = JointState(q=q, qd=qd, tcp_pose=tcp_pose_base(self.q),
-                           safety_mode=int(self.safety_mode),
-                           protective_stop=self.protective_stop, connected=True,
-                           timestamp_s=self.t_s)
-        self._observed = (self.steps, state)
-        return state
+        if self.config.sensor_noise > 0.0:
+            if self._noise is None or self._noise[0] != self.steps:
+                draw = self._rng.normal(0.0, self.config.sensor_noise, 12)
+                self._noise = (self.steps, draw)
+            q += self._noise[1][:6]
+            qd += self._noise[1][6:]
+        return JointState(q=q, qd=qd, tcp_pose=tcp_pose_base(self.q),
+                          safety_mode=int(self.safety_mode), protective_stop=self.protective_stop,
+                          connected=True, timestamp_s=self.t_s)

@@ -10,6 +10,7 @@ happens between calls: time moves only in :meth:`TwinDriver.advance` and in the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -138,7 +139,7 @@ class TwinDriver:
             self._cmd_at_s = None
         twin.advance(twin.config.period_s)
 
-    def _run_until(self, done, budget_s: float, what: str) -> None:
+    def _run_until(self, done: Callable[[], bool], budget_s: float, what: str) -> None:
         periods = int(math.ceil(budget_s / self.twin.config.period_s))
         for _ in range(periods):
             if done():

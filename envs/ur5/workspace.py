@@ -85,7 +85,7 @@ class Workspace:
         return bool(np.all(q >= self.angles_low_rad[idx] + margin_rad)
                     and np.all(q <= self.angles_high_rad[idx] - margin_rad))
 
-    def expanded(self, box_m: float, angles_rad: float) -> "Workspace":
+    def expanded(self, box_m: float, angles_rad: float) -> Workspace:
         """A larger workspace (used as the twin's protective-stop limits)."""
         return Workspace(self.box_low_m - box_m, self.box_high_m + box_m,
                          self.angles_low_rad - angles_rad, self.angles_high_rad + angles_rad,

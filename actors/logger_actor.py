@@ -1,0 +1,95 @@
+"""LoggerActor: the lossless record of a real-time run (files, tracker, checkpoints).
+
+It runs on the driver's node, so the run directory is local to the user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+
+from rt_avg.checkpoint import save_checkpoint
+from rt_avg.config import from_dict
+from rt_avg.realtime.timing import ENV_FIELDS, LEARNER_FIELDS, concat, summarize
+from rt_avg.run_dir import RunDirectory, RunLog
+from rt_avg.tracking import make_tracker
+
+
+@ray.remote(num_cpus=0, max_concurrency=1)
+class LoggerActor:
+    def __init__(self, cfg_data: dict, run_path: str, resume: bool, wall_offset_s: float) -> None:
+        self.cfg = from_dict(cfg_data)
+        self.run_dir = RunDirectory(Path(run_path))
+        if not resume:
+            self.run_dir.create(self.cfg)
+        self.log = RunLog(self.run_dir)
+        self.tracker = make_tracker(self.cfg, self.run_dir.path)
+        self.t0 = time.monotonic() - wall_offset_s
+        self.chunks: dict[str, list[dict[str, np.ndarray]]] = {"env": [], "learner": []}
+        self.snapshots: dict[str, tuple[int, dict]] = {}
+        self.events = open(self.run_dir.path / "events.jsonl", "a")
+
+    def ready(self) -> bool:
+        return True
+
+    def wall_s(self) -> float:
+        return time.monotonic() - self.t0
+
+    def episode(self, step: int, episode: int, ret: float, length: int) -> None:
+        self.log.episode(step, episode, ret, length, self.wall_s())
+        self.tracker.log_episode(step, episode, ret, length)
+
+    def metrics(self, row: dict[str, Any]) -> None:
+        self.log.metrics(row)
+        self.tracker.log_metrics(int(row.get("step", 0)), row)
+
+    def timing(self, role: str, chunk: dict[str, np.ndarray]) -> None:
+        self.chunks[role].append(chunk)
+
+    def event(self, kind: str, message: str, step: int) -> None:
+        self.events.write(json.dumps({"kind": kind, "message": message, "step": step,
+                                      "wall_time_s": self.wall_s()}) + "\n")
+        self.events.flush()
+        print(f"rt-avg: {kind} at step {step}: {message}", file=sys.stderr)
+
+    def snapshot(self, role: str, step: int, state: dict) -> None:
+        """Keep each role's latest state; a learner snapshot makes a checkpoint together
+        with the newest env snapshot (in async mode they are a few steps apart)."""
+        self.snapshots[role] = (step, state)
+        if role == "learner" and "env" in self.snapshots:
+            self.checkpoint(self.snapshots["learner"][1], self.snapshots["env"][1])
+
+    def latest_snapshot(self, role: str) -> dict | None:
+        return self.snapshots.get(role, (0, None))[1]
+
+    def checkpoint(self, learner_state: dict, env_state: dict) -> str:
+        step = int(env_state["step"])
+        path = save_checkpoint(self.run_dir.checkpoints, step,
+                               {"step": step, "wall_time_s": self.wall_s(),
+                                "learner": learner_state, "env_loop": env_state},
+                               self.cfg.run.keep_checkpoints)
+        return str(path)
+
+    def finalize(self, env_steps: int, updates: int, skipped: int, stalls: int,
+                 wall_s: float) -> dict[str, Any]:
+        """Write timing.json and the per-step arrays (timing_steps.npz)."""
+        env = concat(self.chunks["env"], ENV_FIELDS)
+        learner = concat(self.chunks["learner"], LEARNER_FIELDS)
+        summary = summarize(env, learner, dt_s=self.cfg.realtime.dt_s, mode=self.cfg.run.mode,
+                            wall_s=wall_s, env_steps=env_steps, updates=updates,
+                            skipped=skipped, stalls=stalls)
+        self.run_dir.timing.write_text(json.dumps(summary, indent=2))
+        np.savez_compressed(self.run_dir.path / "timing_steps.npz", **env, **learner)
+        self.tracker.log_timing(summary)
+        return summary
+
+    def close(self) -> None:
+        self.log.close()
+        self.events.close()
+        self.tracker.finish(self.run_dir.path)

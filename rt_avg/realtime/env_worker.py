@@ -1,0 +1,170 @@
+"""The env/robot role: one control cycle per ``dt_s``, never waiting for the learner
+(async) or waiting for update t before acting at t+1 (sequential).
+
+Cycle (async)::
+
+    wait for the cycle start (sleep, then spin)            <- observation "in"
+    act with the local policy copy, hand the action to the env  <- action "out"
+    publish the transition (latest channel), log the episode if it ended (sink)
+    pick up newer actor weights if the learner published some
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+
+from rt_avg.agent import build_policy, env_dims
+from rt_avg.config import Config
+from rt_avg.channels import LatestReader, LatestWriter
+from rt_avg.env_loop import EnvLoop
+from rt_avg.environments import make_env
+from rt_avg.realtime.pacing import Pacer
+from rt_avg.realtime.sink import Sink
+from rt_avg.realtime.timing import ENV_FIELDS, TimingBuffer
+
+
+class EnvWorker:
+    def __init__(self, cfg: Config, sink: Sink) -> None:
+        torch.set_num_threads(1)
+        self.cfg, self.sink = cfg, sink
+        self.env = make_env(cfg.env)
+        self.policy = build_policy(cfg, self.env)
+        self.loop = EnvLoop(self.env, self.policy, cfg.run.seed)
+        self.obs_dim, self.act_dim = env_dims(self.env)
+        self.transitions: LatestWriter | None = None
+        self.weights: LatestReader | None = None
+        self._stop = threading.Event()
+        self._restored = False
+        self._weights_seq = 0
+        self._weights_step = 0
+        self.returns: deque[float] = deque(maxlen=10)
+        self.overruns = 0
+        self._closed = False
+
+    # ---------------------------------------------------------------- set-up
+
+    def connect(self, transitions: LatestWriter, weights: LatestReader) -> None:
+        self.transitions, self.weights = transitions, weights
+
+    def restore(self, env_loop_state: dict[str, Any]) -> None:
+        self.loop.load_state_dict(env_loop_state)
+        self._restored = True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ---------------------------------------------------------------- weights
+
+    def _load(self, rec: Any) -> None:
+        self.policy.load_weights(torch.from_numpy(rec["values"]), int(rec["version"]))
+        self._weights_seq = int(rec["seq"])
+        self._weights_step = int(rec["env_step"])
+
+    def _wait_weights(self, min_env_step: int) -> bool:
+        """Block until weights from an update of env step >= ``min_env_step`` arrive (or stop).
+
+        Waiting longer than ``watchdog_s`` is reported as a stall; the wait goes on (the
+        driver decides whether the learner is gone)."""
+        waited_from = time.monotonic()
+        reported = False
+        while not self._stop.is_set():
+            rec = self.weights.wait_newer(self._weights_seq, timeout_s=0.05)
+            if rec is not None:
+                self._load(rec)
+                if self._weights_step >= min_env_step:
+                    return True
+            elif not reported and time.monotonic() - waited_from > self.cfg.realtime.watchdog_s:
+                self.sink.event("stall", f"no weights for env step {min_env_step} within "
+                                f"{self.cfg.realtime.watchdog_s} s", self.loop.state.step)
+                reported = True
+        return False
+
+    # ---------------------------------------------------------------- the loop
+
+    def run(self) -> dict[str, Any]:
+        """Run until ``run.steps`` env steps or ``stop()``; always leaves the env safe."""
+        cfg = self.cfg
+        sequential = cfg.run.mode == "sequential"
+        timing = TimingBuffer(ENV_FIELDS)
+        pacer = Pacer(cfg.realtime.dt_s)
+        t_start = time.monotonic()
+        try:
+            if not self._wait_weights(self.loop.state.step):  # the learner's initial weights
+                return self._summary(t_start)
+            if not self._restored:
+                self.loop.start()
+            last_start: int | None = None
+            t_obs = time.monotonic_ns()
+            while self.loop.state.step < cfg.run.steps and not self._stop.is_set():
+                start, overran = pacer.wait()
+                t_obs = max(t_obs, start)
+                result = self.loop.step()
+                step = self.loop.state.step
+                tr = result.transition
+                self.transitions.write(
+                    obs=tr.obs, action=result.action, eps=tr.eps, reward=tr.reward,
+                    next_obs=tr.next_obs, terminated=tr.terminated, truncated=tr.truncated,
+                    env_step=step, episode=self.loop.state.episode,
+                    policy_version=self.policy.version, t_obs_ns=t_obs,
+                    t_act_ns=result.t_act_ns)
+                if result.episode is not None:
+                    ep = result.episode
+                    self.sink.episode(ep.step, ep.episode, ep.ret, ep.length)
+                    self.returns.append(ep.ret)
+                if timing.add(action_latency_us=(result.t_act_ns - t_obs) / 1e3,
+                              cycle_ms=0.0 if last_start is None else (start - last_start) / 1e6,
+                              overrun=overran,
+                              staleness_steps=step - 1 - self._weights_step):
+                    self.sink.timing("env", timing.take())
+                last_start = start
+                self.overruns = pacer.overruns
+                if sequential:
+                    if not self._wait_weights(step):
+                        break
+                elif (rec := self.weights.read_latest(self._weights_seq)) is not None:
+                    self._load(rec)
+                if step % cfg.run.checkpoint_every == 0:
+                    self.sink.snapshot("env", step, self.loop.state_dict())
+                t_obs = time.monotonic_ns()  # the env.step result is the next observation
+        finally:
+            self.safe_stop()
+            self.sink.timing("env", timing.take())
+        return self._summary(t_start)
+
+    def _summary(self, t_start: float) -> dict[str, Any]:
+        return {"env_steps": self.loop.state.step, "episodes": self.loop.state.episode,
+                "overruns": self.overruns, "wall_s": time.monotonic() - t_start}
+
+    def safe_stop(self) -> None:
+        """Command the robot to a standstill (tasks that have ``stop()``); idempotent."""
+        stop = getattr(self.env.unwrapped, "stop", None)
+        if callable(stop):
+            try:
+                stop()
+            except Exception as exc:  # noqa: BLE001 - report, never mask the original error
+                self.sink.event("fault", f"env stop failed: {exc!r}", self.loop.state.step)
+
+    def state(self) -> dict[str, Any]:
+        return self.loop.state_dict()
+
+    def progress(self) -> dict[str, Any]:
+        r = list(self.returns)
+        return {"step": self.loop.state.step, "episode": self.loop.state.episode,
+                "recent_return": float(np.mean(r)) if r else None, "overruns": self.overruns}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.safe_stop()
+        self.env.close()
+        if self.transitions is not None:
+            self.transitions.close()
+        if self.weights is not None:
+            self.weights.close()

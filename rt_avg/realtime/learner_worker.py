@@ -1,0 +1,123 @@
+"""The learning role: take the newest unused transition, run one AVG update, publish the
+actor's weights every ``sync_every`` updates (after every update in sequential mode).
+
+When the learner is slower than the env it skips transitions (counted), it never queues
+them: AVG learns from the newest sample only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from rt_avg.agent import build_learner
+from rt_avg.channels import LatestReader, LatestWriter
+from rt_avg.config import Config
+from rt_avg.learner import Transition
+from rt_avg.metrics import MetricsWindow
+from rt_avg.realtime.sink import Sink
+from rt_avg.realtime.timing import LEARNER_FIELDS, TimingBuffer
+
+
+def weights_dtype(n: int) -> np.dtype:
+    """Actor weights plus the update count and the env step of the transition last used."""
+    return np.dtype([("version", np.int64), ("env_step", np.int64),
+                     ("values", np.float32, (n,))], align=True)
+
+
+class LearnerWorker:
+    def __init__(self, cfg: Config, obs_dim: int, act_dim: int, sink: Sink,
+                 update_delay_s: float = 0.0) -> None:
+        torch.set_num_threads(1)
+        self.cfg, self.sink = cfg, sink
+        self.learner = build_learner(cfg, obs_dim, act_dim)
+        self.n_weights = self.learner.actor.flat_param.numel()
+        self.transitions: LatestReader | None = None
+        self.weights: LatestWriter | None = None
+        self._stop = threading.Event()
+        self.update_delay_s = update_delay_s  # benchmark knob: a learner slower than dt
+        self.skipped = 0
+        self.stalls = 0
+        self.last_env_step = 0
+        self.transitions_seen = 0
+
+    def connect(self, transitions: LatestReader, weights: LatestWriter) -> None:
+        self.transitions, self.weights = transitions, weights
+
+    def restore(self, learner_state: dict[str, Any], env_step: int) -> None:
+        self.learner.load_state_dict(learner_state)
+        self.last_env_step = env_step
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _publish(self) -> None:
+        self.weights.write(version=self.learner.updates, env_step=self.last_env_step,
+                           values=self.learner.actor.flat_param.numpy())
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        sync_every = 1 if cfg.run.mode == "sequential" else cfg.realtime.sync_every
+        window = MetricsWindow(cfg.agent.entropy_coef)
+        timing = TimingBuffer(LEARNER_FIELDS)
+        self._publish()  # the env acts with exactly these initial weights
+        last_seq = 0
+        last_arrival = time.monotonic()
+        t_start = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                rec = self.transitions.wait_newer(last_seq, timeout_s=0.05)
+                if rec is None:
+                    if time.monotonic() - last_arrival > cfg.realtime.watchdog_s:
+                        self.stalls += 1
+                        self.sink.event("stall", f"no new transition for "
+                                        f"{cfg.realtime.watchdog_s} s", self.last_env_step)
+                        last_arrival = time.monotonic()
+                    continue
+                seq = int(rec["seq"])
+                self.skipped += seq - last_seq - 1
+                last_seq = seq
+                last_arrival = time.monotonic()
+                self.transitions_seen += 1
+                self.last_env_step = int(rec["env_step"])
+                if self.last_env_step > cfg.run.learning_starts:
+                    t = Transition(rec["obs"].astype(np.float32), rec["eps"].astype(np.float32),
+                                   float(rec["reward"]), rec["next_obs"].astype(np.float32),
+                                   bool(rec["terminated"]), bool(rec["truncated"]))
+                    t0 = time.perf_counter_ns()
+                    stats = self.learner.update(t)
+                    if self.update_delay_s:
+                        time.sleep(self.update_delay_s)
+                    update_ns = time.perf_counter_ns() - t0
+                    window.add(stats, update_ns)
+                    if timing.add(update_us=update_ns / 1e3):
+                        self.sink.timing("learner", timing.take())
+                if self.learner.updates % sync_every == 0 or sync_every == 1:
+                    self._publish()
+                if len(window) >= cfg.run.metrics_every:
+                    self.sink.metrics(window.flush(
+                        step=self.last_env_step, updates=self.learner.updates,
+                        wall_time_s=time.monotonic() - t_start, skipped=self.skipped))
+                if self.learner.updates and self.learner.updates % cfg.run.checkpoint_every == 0:
+                    self.sink.snapshot("learner", self.last_env_step, self.learner.state_dict())
+        finally:
+            if len(window):
+                self.sink.metrics(window.flush(step=self.last_env_step,
+                                               updates=self.learner.updates,
+                                               wall_time_s=time.monotonic() - t_start,
+                                               skipped=self.skipped))
+            self.sink.timing("learner", timing.take())
+        return {"updates": self.learner.updates, "skipped": self.skipped,
+                "stalls": self.stalls, "env_step": self.last_env_step}
+
+    def state(self) -> dict[str, Any]:
+        return self.learner.state_dict()
+
+    def close(self) -> None:
+        for ch in (self.transitions, self.weights):
+            if ch is not None:
+                ch.close()
