@@ -6,6 +6,7 @@ channels, watch the run, and shut everything down safely whatever happens.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -23,14 +24,11 @@ from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
 from rt_avg.config import Config, ConfigError, to_dict
 from rt_avg.inline import TrainResult
 from rt_avg.progress import Progress
+from rt_avg.realtime import RealtimeFault
 from rt_avg.run_dir import RunDirectory
 from rt_avg.shutdown import StopRequest
 
 ROBOT_RESOURCE_SLIVER = 0.01  # leaves room for tools (a twin, a monitor) on the same resource
-
-
-class RealtimeFault(RuntimeError):
-    """An actor died; the run stopped safely and kept what it had logged."""
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
@@ -65,6 +63,7 @@ class _Run:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.logger = LoggerActor.options(scheduling_strategy=here).remote(
             data, str(run_path), resume, float(payload["wall_time_s"]) if payload else 0.0)
+        ray.get(self.logger.ready.remote())  # the run directory exists from here on
         env_opts: dict[str, Any] = {"num_cpus": 1}
         if cfg.realtime.robot_resource:
             env_opts["resources"] = {cfg.realtime.robot_resource: ROBOT_RESOURCE_SLIVER}
@@ -89,6 +88,11 @@ class _Run:
                 raise cause from None
             raise RealtimeFault(f"could not start the actors: {cause}") from None
         self.env_info, self.learner_info = env_info, learner_info
+        self.placement = {
+            "env": env_info, "learner": learner_info,
+            "transport": "shm" if env_info["node_id"] == learner_info["node_id"] else "mailbox",
+        }
+        (Path(run_path) / "actors.json").write_text(json.dumps(self.placement, indent=2))
 
     def shutdown(self) -> None:
         for actor in (self.env, self.learner):
@@ -185,7 +189,8 @@ def _watch(run: _Run, stop: StopRequest, progress: bool) -> tuple[dict, dict]:
     env_steps = env_result["env_steps"] if env_result else int(env_state["step"] if env_state else 0)
     summary = ray.get(run.logger.finalize.remote(
         env_steps, learner_result.get("updates", 0), learner_result.get("skipped", 0),
-        learner_result.get("stalls", 0), env_result["wall_s"] if env_result else 0.0))
+        learner_result.get("stalls", 0), env_result["wall_s"] if env_result else 0.0,
+        run.placement))
     if fault:
         kept = "a checkpoint" if learner_state is not None else "the last periodic checkpoint"
         raise RealtimeFault(f"{fault}. The env was stopped safely; logs and {kept} are in "

@@ -77,13 +77,15 @@ class LoggerActor:
         return str(path)
 
     def finalize(self, env_steps: int, updates: int, skipped: int, stalls: int,
-                 wall_s: float) -> dict[str, Any]:
+                 wall_s: float, placement: dict | None = None) -> dict[str, Any]:
         """Write timing.json and the per-step arrays (timing_steps.npz)."""
         env = concat(self.chunks["env"], ENV_FIELDS)
         learner = concat(self.chunks["learner"], LEARNER_FIELDS)
         summary = summarize(env, learner, dt_s=self.cfg.realtime.dt_s, mode=self.cfg.run.mode,
                             wall_s=wall_s, env_steps=env_steps, updates=updates,
                             skipped=skipped, stalls=stalls)
+        if placement:
+            summary["placement"] = placement
         self.run_dir.timing.write_text(json.dumps(summary, indent=2))
         np.savez_compressed(self.run_dir.path / "timing_steps.npz", **env, **learner)
         self.tracker.log_timing(summary)

@@ -47,11 +47,12 @@ class LatestMailbox:
             self._new = asyncio.Event()
 
     async def get(self, after_seq: int) -> tuple[int, bytes] | None:
-        return (self._seq, self._data) if self._seq > after_seq else None
+        return (self._seq, self._data) if self._seq > max(after_seq, 0) else None
 
     async def wait(self, after_seq: int, timeout_s: float) -> tuple[int, bytes] | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        after_seq = max(after_seq, 0)  # seq 0 means "nothing written yet"
         while self._seq <= after_seq:
             remaining = deadline - loop.time()
             if remaining <= 0:

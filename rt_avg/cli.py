@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rt_avg.config import Config, ConfigError
+from rt_avg.realtime import RealtimeFault
 
 DEFAULT_BENCH_ENV = "Hopper-v5"
 
@@ -160,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"rt-avg: error: {exc}", file=sys.stderr)
         return 2
+    except RealtimeFault as exc:
+        print(f"rt-avg: run failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("rt-avg: interrupted", file=sys.stderr)
         return 130

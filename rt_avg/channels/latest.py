@@ -71,7 +71,7 @@ class LatestChannel:
     unlinked at GC and at interpreter exit, exactly once. Neither end is thread-safe.
     """
 
-    def __init__(self, mapping: segment.Mapping, dtype: np.dtype, slots: int, owned: segment.OwnedSegment | None):
+    def __init__(self, mapping: segment.MappedSegment, dtype: np.dtype, slots: int, owned: segment.OwnedSegment | None):
         self._mapping = mapping
         self._owned = owned
         self._buf = mapping.buf

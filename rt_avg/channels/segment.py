@@ -32,7 +32,7 @@ _PREFIX_RE = re.compile(r"^[A-Za-z0-9-]+$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
-class Mapping(Protocol):
+class MappedSegment(Protocol):
     """A mapped segment: ``buf`` is a memoryview of the whole segment."""
 
     name: str
@@ -141,7 +141,7 @@ def _shm_open_readonly(name: str) -> int:
     return _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
 
 
-def attach(name: str) -> Mapping:
+def attach(name: str) -> MappedSegment:
     """Map an existing segment read-only without registering it with the resource tracker.
 
     On Python >= 3.13 this is what ``SharedMemory(name, track=False)`` does; we open the

@@ -3,3 +3,7 @@
 ``actors/`` wraps these in Ray actors; nothing here imports Ray, so the same code can be
 driven by threads or processes in tests.
 """
+
+
+class RealtimeFault(RuntimeError):
+    """A real-time run lost an actor; it stopped safely and kept what it had logged."""

@@ -1,0 +1,292 @@
+"""``rt-avg sweep``: run a sweep file's trials with Ray Tune on whatever cluster Ray is on.
+
+Each trial is one inline-mode training run (``rt_avg.inline.train_inline``) of one
+configuration with one seed, using ``resources.cpu`` CPUs (default 1).  The sweep directory::
+
+    <sweep_dir>/sweep.json          name, trial list with configs, fingerprint, token
+    <sweep_dir>/sweep.yaml          the sweep file as given
+    <sweep_dir>/runs/<trial_id>/    each trial's run directory + sweep_trial.json
+    <sweep_dir>/tune/               Ray Tune's experiment state (what resume reads)
+
+Fault tolerance, three layers:
+
+- a trial lost with its node (or crashed) is rerun by Tune (``FailureConfig.max_failures``);
+  the rerun continues from the run directory's latest checkpoint when it can see it;
+- an interrupted sweep (Ctrl-C, driver lost) is continued with ``Tuner.restore`` when the
+  same command runs again: finished trials stay finished, unfinished ones resume;
+- a trial whose ``sweep_trial.json`` already says done reports its stored result without
+  training again, so even a lost Tune state never reruns finished work.
+
+Storage (``storage`` in the sweep file): ``shared`` writes run directories straight into
+the sweep directory (one machine, or an NFS path mounted alike on every node); ``upload``
+trains in a node-local scratch folder and, at the end, sends the logs (not the checkpoints)
+to the driver's node; ``auto`` (default) uses shared where the trial can see this sweep's
+``sweep.json`` and upload elsewhere.  With upload, a trial rerun on another node starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from rt_avg import sweep_spec
+from rt_avg.config import ConfigError
+from rt_avg.sweep_summary import TRIAL_RECORD, run_scores
+
+SWEEP_FILE = "sweep.json"
+UPLOADED = ("config.yaml", "episodes.csv", "metrics.jsonl", "timing.json", TRIAL_RECORD)
+"""Run-directory files an upload-mode trial sends to the driver's node (no checkpoints)."""
+
+
+def default_sweep_dir(name: str) -> Path:
+    return Path("runs") / "sweeps" / name
+
+
+# ----------------------------------------------------------------------------- storage
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@ray.remote(num_cpus=0)
+class ResultSink:
+    """Lives on the driver's node and writes files into the sweep directory there."""
+
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+
+    def write(self, relpath: str, data: bytes) -> None:
+        _write_atomic(self.root / relpath, data)
+
+    def read(self, relpath: str) -> bytes | None:
+        path = self.root / relpath
+        return path.read_bytes() if path.exists() else None
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every trial needs besides its id (shipped once through the object store)."""
+    root: str
+    token: str
+    storage: str
+    trials: dict[str, dict[str, Any]]
+    sink: Any  # ResultSink handle
+
+
+class _TrialStore:
+    """Where a trial's run directory lives and how its record reaches the sweep directory."""
+
+    def __init__(self, ctx: SweepContext, trial_id: str) -> None:
+        self.ctx, self.trial_id = ctx, trial_id
+        self.rel = f"runs/{trial_id}"
+        self.shared = ctx.storage == "shared" or (ctx.storage == "auto" and self._sees_sweep())
+        if self.shared:
+            self.run_path = Path(ctx.root) / self.rel
+        else:
+            self.run_path = Path(tempfile.gettempdir()) / "rt-avg-sweeps" / ctx.token / trial_id
+
+    def _sees_sweep(self) -> bool:
+        try:
+            return json.loads((Path(self.ctx.root) / SWEEP_FILE).read_text())["token"] == self.ctx.token
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def published_record(self) -> dict | None:
+        """The trial's record as the sweep directory holds it."""
+        if self.shared:
+            path = self.run_path / TRIAL_RECORD
+            return json.loads(path.read_text()) if path.exists() else None
+        data = ray.get(self.ctx.sink.read.remote(f"{self.rel}/{TRIAL_RECORD}"))
+        return json.loads(data) if data else None
+
+    def publish(self) -> None:
+        if self.shared:
+            return
+        for name in UPLOADED:
+            path = self.run_path / name
+            if path.exists():
+                ray.get(self.ctx.sink.write.remote(f"{self.rel}/{name}", path.read_bytes()))
+
+
+def _write_record(run_path: Path, record: dict) -> None:
+    _write_atomic(run_path / TRIAL_RECORD, json.dumps(record, indent=1).encode())
+
+
+# ----------------------------------------------------------------------------- one trial
+
+
+def _report(record: dict, **extra: Any) -> None:
+    last = record["attempts"][-1] if record["attempts"] else {}
+    tune.report({"final_return": record["final_return"], "auc": record["auc"],
+                 "steps": record["steps"], "episodes": record["episodes"],
+                 "config_id": record["config_id"], "seed": record["seed"],
+                 "node_id": last.get("node_id"), "host": last.get("host"),
+                 "attempts": len(record["attempts"]), **extra})
+
+
+def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
+    """Tune function trainable: train one trial (or resume it, or report it if done)."""
+    from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
+    from rt_avg.config import from_dict
+    from rt_avg.inline import train_inline
+    from rt_avg.run_dir import read_episodes
+
+    trial_id = config["trial_id"]
+    info = ctx.trials[trial_id]
+    store = _TrialStore(ctx, trial_id)
+    published = store.published_record()
+    if published and published.get("status") == "done":
+        _report(published, skipped=True)
+        return
+
+    run_path = store.run_path
+    previous = run_path / TRIAL_RECORD
+    record = json.loads(previous.read_text()) if previous.exists() else {
+        "trial_id": trial_id, "config_id": info["config_id"], "seed": info["seed"],
+        "params": info["params"], "attempts": []}
+    ckpt = latest_checkpoint(run_path / "checkpoints")
+    resumed_from = int(load_checkpoint(ckpt)["step"]) if ckpt is not None else 0
+    if ckpt is None and run_path.exists():
+        shutil.rmtree(run_path)  # an attempt that left no checkpoint: start it over cleanly
+    record.update(status="running", final_return=None, auc=None, steps=None, episodes=None)
+    record["attempts"].append({
+        "node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+        "pid": os.getpid(), "started": time.time(), "resumed_from_step": resumed_from,
+        "shared_storage": store.shared})
+    run_path.mkdir(parents=True, exist_ok=True)
+    _write_record(run_path, record)
+
+    cfg = from_dict(info["config"])
+    result = train_inline(cfg, run_path, resume=ckpt is not None, progress=False)
+    scores = run_scores(read_episodes(run_path), cfg.run.steps)
+    record.update(status="done", steps=result.steps, episodes=scores["episodes"],
+                  final_return=scores["final_return"], auc=scores["auc"])
+    record["attempts"][-1]["ended"] = time.time()
+    _write_record(run_path, record)
+    store.publish()
+    _report(record, skipped=False)
+
+
+def _trial_name(trial: Any) -> str:
+    return str(trial.config["trial_id"])
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+def _prepare_sweep_dir(root: Path, spec: sweep_spec.SweepSpec,
+                       trials: tuple[sweep_spec.Trial, ...]) -> str:
+    """Write (or check) sweep.json; return the sweep's token."""
+    fingerprint = sweep_spec.fingerprint(trials)
+    path = root / SWEEP_FILE
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("fingerprint") != fingerprint:
+            raise ConfigError(
+                f"--sweep-dir: {root} holds sweep {old.get('name')!r} with other trials (the "
+                "sweep file changed since it began); restore the file, or start a new sweep "
+                "with another --sweep-dir")
+        return str(old["token"])
+    token = secrets.token_hex(8)
+    data = {"name": spec.name, "fingerprint": fingerprint, "token": token,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "source": spec.source,
+            "trials": [sweep_spec.trial_record(t) for t in trials]}
+    root.mkdir(parents=True, exist_ok=True)
+    if spec.source:
+        shutil.copyfile(spec.source, root / "sweep.yaml")
+    _write_atomic(path, json.dumps(data, indent=1, default=str).encode())
+    return token
+
+
+def _records(root: Path, trials: tuple[sweep_spec.Trial, ...]) -> dict[str, dict | None]:
+    out = {}
+    for t in trials:
+        path = root / "runs" / t.trial_id / TRIAL_RECORD
+        out[t.trial_id] = json.loads(path.read_text()) if path.exists() else None
+    return out
+
+
+def run_sweep(spec_path: str, address: str | None = None, sweep_dir: str | None = None,
+              num_cpus: int | None = None) -> int:
+    """Run (or continue) a sweep; return an exit code: 0 all trials done, 1 some failed,
+    130 interrupted (run the same command again to continue).
+
+    ``address``: a Ray cluster to join (``auto`` or ``HOST:PORT``); without it a local Ray
+    is started with ``num_cpus`` CPUs (default: all) and no dashboard, and stopped at the end.
+    Raises ConfigError for a bad sweep file, before any trial starts.
+    """
+    spec = sweep_spec.load(spec_path)
+    trials = sweep_spec.expand(spec)
+    sweep_spec.check_envs(trials)
+    root = Path(sweep_dir or spec.sweep_dir or default_sweep_dir(spec.name)).expanduser().resolve()
+    token = _prepare_sweep_dir(root, spec, trials)
+    configs = len({t.config_id for t in trials})
+    print(f"sweep {spec.name}: {len(trials)} trials ({configs} configurations x "
+          f"{len(spec.seeds)} seeds), {spec.trial_cpus:g} CPU each -> {root}", flush=True)
+
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False)
+    try:
+        here = ray.get_runtime_context().get_node_id()
+        sink = ResultSink.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+            here, soft=False)).remote(str(root))
+        ctx = SweepContext(str(root), token, spec.storage,
+                           {t.trial_id: sweep_spec.trial_record(t) for t in trials}, sink)
+        trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
+                                        {"cpu": spec.trial_cpus})
+        experiment = root / "tune"
+        if tune.Tuner.can_restore(str(experiment)):
+            print(f"resuming the sweep from {experiment}", flush=True)
+            tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True,
+                                       resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"trial_id": tune.grid_search([t.trial_id for t in trials])},
+                tune_config=tune.TuneConfig(max_concurrent_trials=spec.max_concurrent,
+                                            trial_name_creator=_trial_name,
+                                            trial_dirname_creator=_trial_name),
+                run_config=tune.RunConfig(
+                    name="tune", storage_path=str(root), verbose=1,
+                    failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+        grid = tuner.fit()
+        errors = list(grid.errors)
+    finally:
+        if started:
+            ray.shutdown()
+
+    records = _records(root, trials)
+    done = [tid for tid, r in records.items() if r and r.get("status") == "done"]
+    print(f"sweep {spec.name}: {len(done)}/{len(trials)} trials done; "
+          f"summary: rt-avg sweep-summary {root}", flush=True)
+    if len(done) == len(trials):
+        return 0
+    if errors:
+        for err in errors:
+            print(f"trial failed: {err}", file=sys.stderr)
+        print(f"{len(errors)} trial(s) failed after retries; run the same command again to "
+              "retry them", file=sys.stderr)
+        return 1
+    print("sweep interrupted; run the same command again to continue it", file=sys.stderr)
+    return 130

@@ -1,0 +1,78 @@
+"""Faults in real processes: a learner killed mid-run, Ctrl-C on the driver."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import ROOT
+from rt_avg.channels import list_segments
+from rt_avg.checkpoint import list_checkpoints
+from rt_avg.run_dir import read_episodes
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def _start(run, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "rt_avg.cli", "train", "--mode", "async", "--steps", "10000000",
+         "--run-dir", str(run), "--quiet", "--set", "run.checkpoint_every=500", *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_episodes(run, n, proc, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.communicate())
+        if (run / "episodes.csv").exists() and len(read_episodes(run)) >= n:
+            return
+        time.sleep(0.2)
+    raise AssertionError("no episodes logged in time")
+
+
+def _our_segments(pids):
+    return [s for s in list_segments() if any(f"_{p}_" in s for p in pids)]
+
+
+def test_learner_killed_mid_run(tmp_path):
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_episodes(run, 20, proc)
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(run / "checkpoints") and time.monotonic() < deadline:
+        time.sleep(0.2)  # a periodic checkpoint (every 500 updates) to fall back on
+    actors = json.loads((run / "actors.json").read_text())
+    os.kill(actors["learner"]["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, (out, err)
+    assert "learner actor died" in err and "stopped safely" in err
+    assert "Traceback" not in err
+    # The env stopped (the run ended long before its 10M steps) and the logs are kept.
+    episodes = read_episodes(run)
+    assert episodes and episodes[-1]["step"] < 10_000_000
+    timing = json.loads((run / "timing.json").read_text())
+    assert 0 < timing["env_steps"] < 10_000_000
+    assert list_checkpoints(run / "checkpoints"), "periodic checkpoints are kept"
+    assert not _our_segments([actors["env"]["pid"], actors["learner"]["pid"]])
+
+
+def test_sigint_checkpoints_and_leaves_no_segments(tmp_path):
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_episodes(run, 10, proc)
+    actors = json.loads((run / "actors.json").read_text())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "--resume" in err
+    ckpts = list_checkpoints(run / "checkpoints")
+    assert ckpts
+    final = int(ckpts[-1].stem.split("_")[1])
+    timing = json.loads((run / "timing.json").read_text())
+    assert final == timing["env_steps"]  # the final checkpoint is the stopping point
+    assert not _our_segments([actors["env"]["pid"], actors["learner"]["pid"]])
