@@ -1,0 +1,74 @@
+"""``rt-avg bench modes``: async versus sequential with a learner slower than dt, and the
+async loop's own overhead at dt = 0 against the inline runner's acting-only rate."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+import torch
+
+from actors.driver import init_ray, train_realtime
+from rt_avg.agent import build_learner, build_policy, env_dims
+from rt_avg.config import Config
+from rt_avg.env_loop import EnvLoop
+from rt_avg.environments import make_env
+
+MODE_KEYS = ("env_steps", "env_steps_per_s", "overruns", "updates", "learned_fraction")
+
+
+def _mode_summary(timing: dict) -> dict:
+    out = {k: timing[k] for k in MODE_KEYS}
+    out["steps"] = timing["env_steps"]
+    for name, src in (("action_latency_us", "action_latency_us"), ("cycle_ms", "cycle_ms"),
+                      ("update_us", "update_us"), ("staleness_steps", "staleness_steps")):
+        for q in ("p50", "p99", "max"):
+            out[f"{name}_{q}"] = timing[src].get(q)
+    return out
+
+
+def inline_acting_rate(cfg: Config, steps: int) -> float:
+    """Env steps per second of the inline loop without updates (act + env.step only)."""
+    torch.set_num_threads(1)
+    env = make_env(cfg.env)
+    loop = EnvLoop(env, build_policy(cfg, env, build_learner(cfg, *env_dims(env))), cfg.run.seed)
+    loop.start()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loop.step()
+    rate = steps / (time.perf_counter() - t0)
+    env.close()
+    return rate
+
+
+def bench_modes(cfg: Config, dt_s: float = 0.04, learner_delay_ms: float = 60.0,
+                steps: int = 150, overhead_steps: int = 5000) -> dict:
+    started = init_ray(None)
+    try:
+        out: dict = {"env": cfg.env.id, "dt_ms": dt_s * 1e3, "learner_delay_ms": learner_delay_ms}
+        with tempfile.TemporaryDirectory(prefix="rt-avg-bench-") as tmp:
+            for mode in ("async", "sequential"):
+                run_cfg = cfg.replace(run={"mode": mode, "steps": steps,
+                                           "checkpoint_every": 10**9},
+                                      realtime={"dt_s": dt_s})
+                path = Path(tmp) / mode
+                train_realtime(run_cfg, path, progress=False, print_summary=False,
+                               update_delay_s=learner_delay_ms / 1e3)
+                out[mode] = _mode_summary(json.loads((path / "timing.json").read_text()))
+            fast = cfg.replace(run={"mode": "async", "steps": overhead_steps,
+                                    "checkpoint_every": 10**9}, realtime={"dt_s": 0.0})
+            train_realtime(fast, Path(tmp) / "dt0", progress=False, print_summary=False)
+            dt0 = json.loads((Path(tmp) / "dt0" / "timing.json").read_text())
+        inline_rate = inline_acting_rate(cfg, overhead_steps)
+        out["overhead"] = {
+            "async_dt0_env_steps_per_s": dt0["env_steps_per_s"],
+            "inline_acting_only_steps_per_s": inline_rate,
+            "ratio": dt0["env_steps_per_s"] / inline_rate,
+        }
+        return out
+    finally:
+        if started:
+            ray.shutdown()
