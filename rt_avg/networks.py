@@ -20,6 +20,15 @@ import torch
 from torch import Tensor, nn
 
 LEAKY_SLOPE = 0.01
+# Below this norm the penultimate normalisation is skipped (h is used as is).  With zero
+# biases at init, an all-zero input (an observation equal to the running mean) gives h = 0,
+# and h / ||h|| would be 0/0; near 0 the two definitions agree to within NORM_EPS.
+NORM_EPS = 1e-6
+
+
+def _safe_norm(h: Tensor) -> Tensor:
+    norm = torch.linalg.vector_norm(h, dim=-1, keepdim=True)
+    return torch.where(norm < NORM_EPS, 1.0, norm)
 
 
 F = torch.nn.functional
@@ -108,7 +117,7 @@ class MLP(nn.Module):
         for w, b, _, _ in hidden:
             x = _activate(self.activation, F.linear(x, w, b))
         if self.penultimate_norm:
-            x = x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+            x = x / _safe_norm(x)
         return F.linear(x, w_out, b_out)
 
     def forward_cached(self, x: Tensor) -> tuple[Tensor, ForwardCache]:
@@ -124,7 +133,7 @@ class MLP(nn.Module):
             inputs.append(h)
         norm = None
         if self.penultimate_norm:
-            norm = torch.linalg.vector_norm(h, dim=-1, keepdim=True)
+            norm = _safe_norm(h)
             h = h / norm
             inputs[-1] = h
         out = F.linear(h, w_out, b_out)
@@ -152,6 +161,8 @@ class MLP(nn.Module):
             if i == 0:
                 return g
             if i == last and cache.norm is not None:
+                # d(h/n)/dh = (I - p p^T) / n; in the skipped case (n = 1, p = h ~ 0) this
+                # is the identity up to O(NORM_EPS^2).
                 p = cache.inputs[i][row:row + 1]
                 g = (g - p * (g * p).sum()) / cache.norm[row]
             g = _activation_backward(self.activation, g, cache.pre[i - 1][row:row + 1],

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
@@ -163,10 +163,9 @@ class Create2Driver:
             if port is None:
                 return
             try:
-                port.write(oi.pause_resume_stream(False) + oi.drive_direct(left_mm_s=0, right_mm_s=0)
-                           + oi.single(Opcode.STOP))
+                self._raw_write(port, oi.pause_resume_stream(False)
+                                + oi.drive_direct(left_mm_s=0, right_mm_s=0) + oi.single(Opcode.STOP))
                 port.flush()
-                self._tx_bytes += 9
             except (serial.SerialException, OSError) as exc:
                 log.warning("create2: could not command a stop while closing %s: %s",
                             self.config.port, exc)
@@ -189,8 +188,8 @@ class Create2Driver:
         limit = self.config.speed_limit_mm_s
         left, right = oi.clip_wheel_speed(left_mm_s, limit), oi.clip_wheel_speed(right_mm_s, limit)
         self._write(oi.drive_direct(left_mm_s=left, right_mm_s=right))
+        self._last_command_t = time.monotonic()  # before _moving: the watchdog reads both
         self._moving = left != 0 or right != 0
-        self._last_command_t = time.monotonic()
         return left, right
 
     def stop(self) -> None:
@@ -241,6 +240,12 @@ class Create2Driver:
                              link_up=self._failed is None and not self._closed)
 
     @property
+    def frames_received(self) -> int:
+        """Good frames parsed since ``open`` (the ``seq`` of the latest frame)."""
+        with self._cond:
+            return self._seq
+
+    @property
     def tx_bytes(self) -> int:
         """Command bytes written since ``open`` (all connections)."""
         return self._tx_bytes
@@ -248,39 +253,48 @@ class Create2Driver:
     # ---- internals ----------------------------------------------------------------
     def _connect(self) -> serial.Serial:
         cfg = self.config
-        port = serial.Serial(cfg.port, baudrate=BAUDRATE, bytesize=serial.EIGHTBITS,
-                             parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE,
-                             timeout=0.02, write_timeout=1.0, xonxoff=False, rtscts=False,
-                             dsrdtr=False)
+        try:
+            port = serial.Serial(cfg.port, baudrate=BAUDRATE, bytesize=serial.EIGHTBITS,
+                                 parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE,
+                                 timeout=0.02, write_timeout=1.0, xonxoff=False, rtscts=False,
+                                 dsrdtr=False)
+        except (serial.SerialException, OSError) as exc:
+            raise Create2LinkError(
+                f"cannot open {cfg.port}: {exc} (cable plugged in? permission denied: add "
+                "your user to the 'dialout' group and log in again)") from exc
         try:
             if cfg.brc_wake:
                 self._pulse_brc(port)
-            port.write(oi.single(Opcode.START))
+            self._raw_write(port, oi.single(Opcode.START))
             time.sleep(cfg.mode_settle_s)
             # A robot left streaming by an earlier session would garble the mode query.
-            port.write(oi.pause_resume_stream(False))
+            self._raw_write(port, oi.pause_resume_stream(False))
             time.sleep(max(cfg.mode_settle_s, 0.02))
             port.reset_input_buffer()
-            port.write(oi.single(Opcode.SAFE if cfg.oi_mode == "safe" else Opcode.FULL))
+            self._raw_write(port, oi.single(Opcode.SAFE if cfg.oi_mode == "safe" else Opcode.FULL))
             time.sleep(cfg.mode_settle_s)
             mode = self._query_mode(port)
             wanted = Mode.SAFE if cfg.oi_mode == "safe" else Mode.FULL
             if mode != wanted:
                 log.warning("create2 on %s reports OI mode %s after start-up, wanted %s "
                             "(wheel drop? on the charger?)", cfg.port, mode.name, wanted.name)
-            port.write(oi.stream(cfg.stream_packets))
-            self._tx_bytes += 7 + 2 + len(cfg.stream_packets)
+            self._raw_write(port, oi.stream(cfg.stream_packets))
         except BaseException:
             port.close()
             raise
         return port
+
+    def _raw_write(self, port: serial.Serial, data: bytes) -> None:
+        """Write on a given port, counting bytes (the twin's lockstep barrier relies on it)."""
+        port.write(data)
+        self._tx_bytes += len(data)
 
     def _query_mode(self, port: serial.Serial) -> Mode:
         port.timeout = 0.25
         try:
             for _ in range(3):
                 port.reset_input_buffer()
-                port.write(oi.sensors(35))
+                self._raw_write(port, oi.sensors(35))
                 answer = port.read(1)
                 if answer and answer[0] <= 3:
                     return Mode(answer[0])
@@ -315,8 +329,7 @@ class Create2Driver:
                     raise Create2LinkError(f"driver for {self.config.port} is not open")
                 gen = self._generation
                 try:
-                    self._port.write(data)
-                    self._tx_bytes += len(data)
+                    self._raw_write(self._port, data)
                     return
                 except (serial.SerialException, OSError) as exc:
                     self._write_error_gen, self._last_error = gen, exc
@@ -326,10 +339,12 @@ class Create2Driver:
             except Exception:  # noqa: BLE001
                 pass
             with self._cond:
-                self._cond.wait_for(lambda: self._generation != gen or self._failed is not None
-                                    or self._closed, budget_s)
+                self._cond.wait_for(self._link_changed(gen), budget_s)
         raise self._failed or Create2LinkError(
             f"writing to {self.config.port} failed after a reconnect: {self._last_error}")
+
+    def _link_changed(self, gen: int) -> Callable[[], bool]:
+        return lambda: self._generation != gen or self._failed is not None or self._closed
 
     def _run(self) -> None:
         while not self._closing.is_set() and self._failed is None:
@@ -370,8 +385,7 @@ class Create2Driver:
             return
         with self._write_lock:
             try:
-                self._port.write(oi.drive_direct(left_mm_s=0, right_mm_s=0))  # type: ignore[union-attr]
-                self._tx_bytes += 5
+                self._raw_write(self._port, oi.drive_direct(left_mm_s=0, right_mm_s=0))
             except (serial.SerialException, OSError):
                 return  # the read side will notice and reconnect (which stops the wheels)
         self._moving = False

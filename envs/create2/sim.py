@@ -66,14 +66,17 @@ class ArenaConfig:
             if len(c) != 4 or not (c[0] < c[2] and c[1] < c[3]):
                 raise ValueError(f"arena cliffs must be (x0, y0, x1, y1) with x0 < x1, y0 < y1; got {c}")
         if self.start_pose is not None:
+            if len(self.start_pose) != 3:
+                raise ValueError(f"arena start_pose must be (x_mm, y_mm, heading_deg); got {self.start_pose}")
             object.__setattr__(self, "start_pose", tuple(float(v) for v in self.start_pose))
-            x, y, _ = self.start_pose  # type: ignore[misc]
+            x, y, _ = self.start_pose
             r = ROBOT_RADIUS_MM
             if not (r <= x <= self.width_mm - r and r <= y <= self.height_mm - r):
                 raise ValueError(f"arena start_pose {self.start_pose} puts the robot "
                                  f"(radius {r} mm) outside the {self.width_mm} x {self.height_mm} arena")
         if not 0.0 < self.battery_capacity_mah <= 65535.0:
-            raise ValueError(f"arena battery_capacity_mah must be in (0, 65535]; got {self.battery_capacity_mah}")
+            raise ValueError("arena battery_capacity_mah must be in (0, 65535]; "
+                             f"got {self.battery_capacity_mah}")
         if not 0.0 <= self.battery_start_mah <= self.battery_capacity_mah:
             raise ValueError("arena battery_start_mah must be in [0, battery_capacity_mah]; "
                              f"got {self.battery_start_mah}")
@@ -101,7 +104,9 @@ class ArenaConfig:
             y = self.height_mm / 2 if along is None else along
             return (inset, y, 0.0) if self.dock_wall == "left" else (self.width_mm - inset, y, math.pi)
         x = self.width_mm / 2 if along is None else along
-        return (x, inset, math.pi / 2) if self.dock_wall == "bottom" else (x, self.height_mm - inset, -math.pi / 2)
+        if self.dock_wall == "bottom":
+            return x, inset, math.pi / 2
+        return x, self.height_mm - inset, -math.pi / 2
 
 
 def _wrap(angle: float) -> float:

@@ -33,7 +33,7 @@ connects (no connection is made in the constructor).
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -178,6 +178,7 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             self._driver = RTDEDriver(host, control_period_s=control_period_s,
                                       watchdog_s=watchdog_s, pstop_policy=pstop_policy)
         self._stepped = isinstance(self._driver, SteppedDriver)
+        self._cycle_waiter: Callable[[], None] | None = None
 
         n, m = n_joints, len(self._axes)
         qd_bound = UR_MAX_JOINT_SPEED / speed_max
@@ -247,6 +248,8 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._driver.command_speed(command, self.accel_max)
         if self._stepped:
             self._driver.advance(self.dt_s)  # type: ignore[attr-defined]
+        elif self._cycle_waiter is not None:
+            self._cycle_waiter()  # the runner waits for the cycle boundary here
         state = self._driver.read_state()
 
         self._prev_action = a
@@ -260,6 +263,14 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             self._in_episode = False
             self._driver.stop()  # the next reset moves home; do not drift meanwhile
         return obs, reward, False, truncated, self._info(state, distance, override)
+
+    def set_cycle_waiter(self, waiter: Callable[[], None] | None) -> bool:
+        """Real-time runners: ``waiter()`` is called between sending a command and reading the
+        state, so the observation is read at the end of the control cycle, not the moment the
+        command left.  Returns True when this backend will call it (hardware); the stepped
+        twin advances its own clock instead."""
+        self._cycle_waiter = None if self._stepped else waiter
+        return self._cycle_waiter is not None
 
     def stop(self) -> None:
         """Command zero velocity now (speedStop).  Idempotent; a no-op before connecting."""

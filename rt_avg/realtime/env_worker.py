@@ -7,6 +7,13 @@ Cycle (async)::
     act with the local policy copy, hand the action to the env  <- action "out"
     publish the transition (latest channel), log the episode if it ended (sink)
     pick up newer actor weights if the learner published some
+
+A robot task whose ``step`` sends the command and then reads the sensors must not read them
+at once: the reading would describe the moment the command left, not the end of the cycle.
+Such a task offers ``set_cycle_waiter(fn) -> bool`` (True when it will call ``fn()``
+between sending the command and reading the state), and the worker then waits for the cycle boundary *there* (after
+picking up new weights, which keeps that copy off the latency path).  The observation then
+comes in at the cycle start, as SenseAct's tasks do it.
 """
 
 from __future__ import annotations
@@ -46,6 +53,13 @@ class EnvWorker:
         self.returns: deque[float] = deque(maxlen=10)
         self.overruns = 0
         self._closed = False
+        self._pacer = Pacer(cfg.realtime.dt_s)
+        self._cycle: tuple[int, bool] | None = None
+        set_waiter = getattr(self.env.unwrapped, "set_cycle_waiter", None)
+        # The task answers whether it will call the waiter (a robot on hardware: yes; a
+        # simulated twin that steps its own clock: no).
+        self._inner_wait = (cfg.realtime.dt_s > 0 and callable(set_waiter)
+                            and bool(set_waiter(self._wait_in_step)))
 
     # ---------------------------------------------------------------- set-up
 
@@ -85,6 +99,16 @@ class EnvWorker:
                 reported = True
         return False
 
+    def _pick_up_weights(self) -> None:
+        if (rec := self.weights.read_latest(self._weights_seq)) is not None:
+            self._load(rec)
+
+    def _wait_in_step(self) -> None:
+        """Called by the task between sending a command and reading its sensors."""
+        if self.cfg.run.mode != "sequential":
+            self._pick_up_weights()
+        self._cycle = self._pacer.wait()
+
     # ---------------------------------------------------------------- the loop
 
     def run(self) -> dict[str, Any]:
@@ -92,7 +116,7 @@ class EnvWorker:
         cfg = self.cfg
         sequential = cfg.run.mode == "sequential"
         timing = TimingBuffer(ENV_FIELDS)
-        pacer = Pacer(cfg.realtime.dt_s)
+        pacer = self._pacer
         t_start = time.monotonic()
         try:
             if not self._wait_weights(self.loop.state.step):  # the learner's initial weights
@@ -102,8 +126,12 @@ class EnvWorker:
             last_start: int | None = None
             t_obs = time.monotonic_ns()
             while self.loop.state.step < cfg.run.steps and not self._stop.is_set():
-                start, overran = pacer.wait()
-                t_obs = max(t_obs, start)
+                if self._inner_wait and self._cycle is not None:
+                    start, overran = self._cycle  # waited inside the previous step,
+                    t_obs = start  # right before the task read its sensors
+                else:
+                    start, overran = pacer.wait()
+                    t_obs = max(t_obs, start)
                 result = self.loop.step()
                 step = self.loop.state.step
                 tr = result.transition
@@ -118,17 +146,22 @@ class EnvWorker:
                     self.sink.episode(ep.step, ep.episode, ep.ret, ep.length)
                     self.returns.append(ep.ret)
                 if timing.add(action_latency_us=(result.t_act_ns - t_obs) / 1e3,
-                              cycle_ms=0.0 if last_start is None else (start - last_start) / 1e6,
+                              cycle_ms=np.nan if last_start is None else (start - last_start) / 1e6,
                               overrun=overran,
                               staleness_steps=step - 1 - self._weights_step):
                     self.sink.timing("env", timing.take())
                 last_start = start
                 self.overruns = pacer.overruns
+                if result.episode is not None:
+                    # A reset (a robot homing, seconds) is not a control cycle: restart the
+                    # schedule instead of counting it as an overrun or a long cycle.
+                    pacer.restart()
+                    self._cycle, last_start = None, None
                 if sequential:
                     if not self._wait_weights(step):
                         break
-                elif (rec := self.weights.read_latest(self._weights_seq)) is not None:
-                    self._load(rec)
+                elif not self._inner_wait:
+                    self._pick_up_weights()
                 if step % cfg.run.checkpoint_every == 0:
                     self.sink.snapshot("env", step, self.loop.state_dict())
                 t_obs = time.monotonic_ns()  # the env.step result is the next observation

@@ -19,6 +19,10 @@ class Pacer:
         self._next: int | None = None
         self.overruns = 0
 
+    def restart(self) -> None:
+        """Forget the schedule: the next ``wait`` starts a new one immediately."""
+        self._next = None
+
     def wait(self) -> tuple[int, bool]:
         """Block until the next cycle starts; return (start time in monotonic ns, overran)."""
         now = time.monotonic_ns()

@@ -1,7 +1,7 @@
 """Per-step timing arrays and the ``timing.json`` summary.
 
 Env side, per step: action latency (observation in -> action out), cycle time (start to
-start), overrun flag, policy staleness (env steps between the step whose update produced
+start; NaN for the first cycle of an episode, which follows a reset), overrun flag, policy staleness (env steps between the step whose update produced
 the acting weights and now).  Learner side, per update: update time.
 """
 
@@ -39,6 +39,7 @@ class TimingBuffer:
 
 
 def _stats(a: np.ndarray) -> dict[str, float]:
+    a = a[~np.isnan(a)] if a.dtype.kind == "f" else a
     if a.size == 0:
         return {}
     p50, p95, p99 = np.percentile(a.astype(np.float64), [50, 95, 99])
@@ -50,8 +51,7 @@ def summarize(env: dict[str, np.ndarray], learner: dict[str, np.ndarray], *, dt_
               mode: str, wall_s: float, env_steps: int, updates: int, skipped: int,
               stalls: int) -> dict[str, Any]:
     """The timing.json content."""
-    cycle = env.get("cycle_ms", np.empty(0))
-    cycle = cycle[1:] if cycle.size else cycle  # the first cycle has no predecessor
+    cycle = env.get("cycle_ms", np.empty(0))  # NaN where a cycle has no predecessor
     out: dict[str, Any] = {
         "mode": mode, "dt_ms": dt_s * 1e3, "env_steps": env_steps, "updates": updates,
         "wall_s": wall_s, "env_steps_per_s": env_steps / wall_s if wall_s > 0 else 0.0,

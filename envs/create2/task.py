@@ -1,0 +1,281 @@
+"""Create-Mover: drive forward, avoid walls (SenseAct's Create2MoverEnv, as a Gymnasium env).
+
+* Action: (left, right) wheel speeds in mm/s, Box [-150, 150]^2; out-of-range or
+  non-finite actions are clipped (NaN -> 0) before anything reaches the wire.
+* Observation (8): the six light-bump signals (packets 46-51) as ``1/sqrt(x - 4.2)``
+  scaled so that x = 20 maps to -1 and x = 4095 to +1 (x clipped to [20, 4095]), then the
+  previous action / 150.
+* Reward: 0.15 x the distance (packet 19, mm) driven during the step.
+* ``terminated`` on a bump, a wheel drop, a cliff or docking seen in any frame of the
+  step; ``truncated`` after ``max_episode_steps``.  The wheels are stopped at episode end.
+
+Backends: ``"hardware"`` opens ``port``; ``"twin"`` starts an ``Emulator`` on a pty and
+connects to it the same way.  ``twin_clock="lockstep"`` (default) advances the twin
+exactly ``dt_s`` per step, so equal seeds and actions give equal observations;
+``"realtime"`` runs it on the wall clock x ``time_scale``.  On the twin, ``reset(seed=s)``
+restarts the twin's world from ``s`` (start pose, battery, sensor noise) before the
+reset sequence; ``reset()`` without a seed continues from where the robot is.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import weakref
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+from envs.create2 import oi
+from envs.create2.clock import LockstepClock, StepClock, WallClock
+from envs.create2.driver import Create2Driver, DriverConfig, SensorFrame
+from envs.create2.emulator import TICK_S, Emulator, TwinConfig
+from envs.create2.reset import ResetConfig, ResetRoutine
+from envs.create2.sim import ArenaConfig
+
+log = logging.getLogger(__name__)
+
+ACTION_LIMIT_MM_S = 150.0
+REWARD_PER_MM = 0.15
+_LB_BETA = 4.2
+_LB_LOW, _LB_HIGH = 20.0, 4095.0
+_S_LOW, _S_HIGH = 1.0 / math.sqrt(_LB_LOW - _LB_BETA), 1.0 / math.sqrt(_LB_HIGH - _LB_BETA)
+
+
+def light_bump_features(signals: np.ndarray) -> np.ndarray:
+    """Light-bump signals (0-4095) -> [-1, 1]: inverse square root, 20 -> -1, 4095 -> +1."""
+    x = np.clip(np.asarray(signals, dtype=np.float64), _LB_LOW, _LB_HIGH)
+    s = 1.0 / np.sqrt(x - _LB_BETA)
+    return np.clip(2.0 * (s - _S_LOW) / (_S_HIGH - _S_LOW) - 1.0, -1.0, 1.0)
+
+
+def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+
+
+def _check_number(name: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number in [{low}, {high}]; got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}]; got {value!r}")
+    return float(value)
+
+
+class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Create-Mover task on a Create 2 or its twin; see the module docstring."""
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        *,
+        backend: Literal["twin", "hardware"] = "twin",
+        port: str | None = None,
+        dt_s: float = 0.15,
+        max_episode_steps: int = 200,
+        brc_wake: bool = False,
+        oi_mode: Literal["safe", "full"] = "safe",
+        twin_clock: Literal["lockstep", "realtime"] = "lockstep",
+        time_scale: float = 1.0,
+        arena: ArenaConfig | Mapping[str, Any] | None = None,
+        reset_config: ResetConfig | Mapping[str, Any] | None = None,
+    ) -> None:
+        # Validate everything before touching a port or starting a twin.
+        _check_choice("backend", backend, ("twin", "hardware"))
+        if backend == "hardware":
+            if not isinstance(port, str) or not port:
+                raise ValueError("port must be the robot's serial device (e.g. '/dev/ttyUSB0') "
+                                 f"when backend='hardware'; got {port!r}")
+        elif port is not None:
+            raise ValueError("port is only used with backend='hardware' (the twin makes its own "
+                             f"pseudo-terminal); got port={port!r}")
+        self.dt_s = _check_number("dt_s", dt_s, TICK_S, 10.0)
+        if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) \
+                or max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be an int >= 1; got {max_episode_steps!r}")
+        if not isinstance(brc_wake, bool):
+            raise ValueError(f"brc_wake must be True or False; got {brc_wake!r}")
+        _check_choice("oi_mode", oi_mode, ("safe", "full"))
+        _check_choice("twin_clock", twin_clock, ("lockstep", "realtime"))
+        scale = _check_number("time_scale", time_scale, 0.01, 1000.0)
+        if backend == "hardware" and (scale != 1.0 or arena is not None):
+            raise ValueError("time_scale and arena only apply to backend='twin'; got "
+                             f"time_scale={time_scale!r}, arena={arena!r}")
+        if arena is None:
+            arena = ArenaConfig()
+        elif isinstance(arena, Mapping):
+            arena = ArenaConfig.from_mapping(arena)
+        elif not isinstance(arena, ArenaConfig):
+            raise ValueError(f"arena must be an ArenaConfig, a mapping or None; got {arena!r}")
+        if reset_config is None:
+            reset_config = ResetConfig()
+        elif isinstance(reset_config, Mapping):
+            reset_config = ResetConfig.from_mapping(reset_config)
+        elif not isinstance(reset_config, ResetConfig):
+            raise ValueError(f"reset_config must be a ResetConfig, a mapping or None; got {reset_config!r}")
+
+        self.backend, self.max_episode_steps, self.oi_mode = backend, max_episode_steps, oi_mode
+        self.action_space = gym.spaces.Box(-ACTION_LIMIT_MM_S, ACTION_LIMIT_MM_S, (2,), np.float32)
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (8,), np.float32)
+
+        lockstep = backend == "twin" and twin_clock == "lockstep"
+        self._emulator: Emulator | None = None
+        if backend == "twin":
+            self._emulator = Emulator(TwinConfig(clock=twin_clock, time_scale=scale, arena=arena))
+            port = self._emulator.port
+        assert port is not None  # checked above for hardware; the twin's otherwise
+        # A stalled learner must not leave the robot driving; lockstep time only moves
+        # on request, so no watchdog there (it would make runs depend on wall time).
+        watchdog_s = None if lockstep else max(0.5, 4.0 * self.dt_s / scale)
+        try:
+            self._driver = Create2Driver(DriverConfig(
+                port=port, oi_mode=oi_mode, brc_wake=brc_wake, speed_limit_mm_s=ACTION_LIMIT_MM_S,
+                command_timeout_s=watchdog_s))
+        except BaseException:
+            if self._emulator is not None:
+                self._emulator.close()
+            raise
+        self._finalizer = weakref.finalize(self, _shutdown, self._driver, self._emulator)
+        try:
+            self._driver.open()
+        except BaseException:
+            self._finalizer()
+            raise
+        self._clock: StepClock = (LockstepClock(self._emulator, self._driver)
+                                  if lockstep and self._emulator is not None else WallClock(scale))
+        self._reset_routine = ResetRoutine(self._driver, self._clock, reset_config, oi_mode,
+                                           refresh_s=self.dt_s)
+        self._prev_action = np.zeros(2, dtype=np.float32)
+        self._steps = 0
+        self._last_seq = 0
+        self._last_distance_total = 0
+        self._ready = False
+
+    # ---- accessors ----------------------------------------------------------------
+    @property
+    def twin(self) -> Emulator | None:
+        """The twin (backend='twin'), for tools and tests; ``None`` on hardware."""
+        return self._emulator
+
+    @property
+    def driver(self) -> Create2Driver:
+        return self._driver
+
+    # ---- Gymnasium API ------------------------------------------------------------
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._require_open()
+        if seed is not None and self._emulator is not None:
+            self._emulator.reset_world(seed)
+            self._reset_routine.forget_rotation()
+        try:
+            report = self._reset_routine.run()
+        except BaseException:
+            self._emergency_stop()
+            raise
+        frame = self._driver.latest_frame()
+        assert frame is not None  # the routine waited for frames
+        self._last_seq, self._last_distance_total = frame.seq, frame.distance_total_mm
+        self._prev_action = np.zeros(2, dtype=np.float32)
+        self._steps = 0
+        self._ready = True
+        self._clock.start_steps()
+        info = dict(report, battery_mah=frame[25], rotation_deg=self._reset_routine.rotation_deg())
+        return self._observe(frame), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._require_open()
+        if not self._ready:
+            raise RuntimeError("call reset() before step() (and after an episode ended)")
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (2,):
+            raise ValueError(f"action must be (left, right) wheel speeds in mm/s; got shape "
+                             f"{np.shape(action)}")
+        a = np.clip(np.nan_to_num(a, nan=0.0, posinf=ACTION_LIMIT_MM_S, neginf=-ACTION_LIMIT_MM_S),
+                    -ACTION_LIMIT_MM_S, ACTION_LIMIT_MM_S)
+        try:
+            left, right = self._driver.drive_direct(float(a[0]), float(a[1]))
+            self._clock.wait_step(self.dt_s)
+            frames = self._driver.frames_since(self._last_seq)
+            latest = frames[-1] if frames else self._driver.latest_frame()
+            assert latest is not None
+            distance_mm = latest.distance_total_mm - self._last_distance_total
+            self._last_seq, self._last_distance_total = latest.seq, latest.distance_total_mm
+            events = _events(frames or [latest])
+            self._steps += 1
+            terminated = any(events.values())
+            truncated = not terminated and self._steps >= self.max_episode_steps
+            if terminated or truncated:
+                self._driver.stop()
+                self._ready = False
+        except BaseException:
+            self._emergency_stop()
+            raise
+        self._prev_action = np.array([left, right], dtype=np.float32)
+        stats = self._driver.stats()
+        info = {
+            "distance_mm": int(distance_mm),
+            "frames": len(frames),
+            **events,
+            "oi_mode": int(latest[35]),
+            "battery_mah": int(latest[25]),
+            "rotation_deg": self._reset_routine.rotation_deg(),
+            "overruns": self._clock.overruns,
+            "bad_frames": stats.bad_frames,
+            "reconnects": stats.reconnects,
+        }
+        return self._observe(latest), REWARD_PER_MM * float(distance_mm), terminated, truncated, info
+
+    def stop(self) -> None:
+        """Command zero wheel speed now (the episode continues)."""
+        self._require_open()
+        self._driver.stop()
+
+    def close(self) -> None:
+        """Wheels 0/0, pause the stream, Stop, close the port, stop the twin; idempotent."""
+        self._ready = False
+        self._finalizer()
+
+    # ---- helpers ------------------------------------------------------------------
+    def _observe(self, frame: SensorFrame) -> np.ndarray:
+        signals = np.array([frame[p] for p in oi.LIGHT_BUMP_SIGNALS], dtype=np.float64)
+        obs = np.concatenate([light_bump_features(signals), self._prev_action / ACTION_LIMIT_MM_S])
+        return np.clip(obs, -1.0, 1.0).astype(np.float32)
+
+    def _require_open(self) -> None:
+        if not self._finalizer.alive:
+            raise RuntimeError("this CreateMoverEnv is closed")
+
+    def _emergency_stop(self) -> None:
+        self._ready = False
+        try:
+            self._driver.stop()
+        except Exception as exc:  # noqa: BLE001 - the original error matters more
+            log.error("create2: could not stop the wheels after an error: %s", exc)
+
+
+def _events(frames: list[SensorFrame]) -> dict[str, bool]:
+    """Episode-ending events seen in any frame of the step."""
+    return {
+        "bump": any(f[7] & 0b0011 for f in frames),
+        "wheel_drop": any(f[7] & 0b1100 for f in frames),
+        "cliff": any(f[c] for f in frames for c in oi.CLIFF_FLAGS),
+        "docked": any(f[34] & 0b10 for f in frames),
+    }
+
+
+def _shutdown(driver: Create2Driver, emulator: Emulator | None) -> None:
+    """Close order matters: the driver stops the robot, then the twin goes away."""
+    try:
+        driver.close()
+    finally:
+        if emulator is not None:
+            try:  # let the twin execute the final stop before it goes away
+                emulator.wait_rx(driver.tx_bytes, timeout_s=1.0)
+            except TimeoutError:
+                pass
+            emulator.close()
