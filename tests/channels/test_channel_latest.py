@@ -223,3 +223,13 @@ def test_closed_channel_refuses(channel: LatestChannel) -> None:
     reader.close()  # idempotent
     with pytest.raises(ChannelError, match="closed"):
         reader.read_latest()
+
+
+@pytest.mark.slow
+def test_bench_channel_smoke() -> None:
+    from rt_avg.channels.bench import bench_channel
+
+    result = bench_channel(n=300)
+    for key in ("transition_us_p50", "transition_us_p99", "weights_us_p50", "weights_us_p99"):
+        assert 0 < result[key] < 1e6, result
+    assert result["transition_received"] > 0 and result["weights_received"] > 0
