@@ -16,7 +16,7 @@ DEFAULT_BENCH_ENV = "Hopper-v5"
 
 def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]:
     from rt_avg import config as C
-    from rt_avg.environments import validate_env_id
+    from rt_avg.environments import validate_env_config
     from rt_avg.run_dir import RunDirectory, default_run_path
 
     if args.resume:
@@ -36,14 +36,14 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
             sections.setdefault("run", {})[name] = value
     if args.wandb:
         sections.setdefault("tracking", {})["wandb"] = True
-    for text in args.set or []:
-        section, key, value = C.parse_override(text)
-        sections.setdefault(section, {})[key] = value
     if sections:
         cfg = cfg.replace(**sections)
-    validate_env_id(cfg.env.id)
+    for text in args.set or []:
+        cfg = C.apply_override(cfg, text)
+    changed = bool(sections or args.set)
+    validate_env_config(cfg.env)
     if args.resume:
-        if sections:  # the run directory records what was actually run
+        if changed:  # the run directory records what was actually run
             C.save(cfg, RunDirectory(run_path).config)
         return cfg, run_path, True
     run_path = Path(args.run_dir) if args.run_dir else default_run_path(cfg)
@@ -95,7 +95,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from rt_avg import config as C
-    from rt_avg.environments import validate_env_id
+    from rt_avg.environments import validate_env_config, validate_env_id
 
     if args.what == "update":
         from rt_avg.bench import bench_update
@@ -140,6 +140,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_twin(args: argparse.Namespace) -> int:
+    from envs.create2.emulator import main as create2_twin
+
+    return create2_twin(args.twin_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rt-avg", description=(
         "Real-time incremental reinforcement learning with Action Value Gradient (AVG)."))
@@ -182,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=150, help="modes: env steps per mode")
     b.add_argument("--json", action="store_true", help="one JSON object on the last line")
     b.set_defaults(func=cmd_bench)
+    tw = sub.add_parser("twin", help="run a robot twin standalone (prints its port, serves "
+                        "until Ctrl-C)")
+    tw.add_argument("robot", choices=["create2"], help="create2: Open Interface emulator on a "
+                    "pseudo-terminal; point any Create 2 client at the printed path")
+    tw.add_argument("twin_args", nargs=argparse.REMAINDER, help="options for the twin "
+                    "(rt-avg twin create2 -- --help)")
+    tw.set_defaults(func=cmd_twin)
     return p
 
 

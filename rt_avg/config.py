@@ -299,14 +299,22 @@ def ready_config_for_env(env_id: str) -> Config:
     return from_dict({"env": {"id": env_id}})
 
 
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """``section.key=value`` (value parsed as YAML) -> (section, key, value)."""
+def apply_override(cfg: Config, text: str) -> Config:
+    """Apply ``section.key=value`` (value parsed as YAML; ``env.kwargs.host=...`` reaches
+    into mappings) and validate the result."""
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise ConfigError(f"--set: got {text!r}, expected section.key=value "
                           "(e.g. agent.actor_lr=1e-4)")
     dotted, raw = text.split("=", 1)
-    section, key = dotted.split(".", 1)
+    section, *path = dotted.split(".")
     if section not in {f.name for f in dataclasses.fields(Config)}:
         raise ConfigError(f"--set: unknown section {section!r}; allowed: "
                           + ", ".join(f.name for f in dataclasses.fields(Config)))
-    return section, key, yaml.safe_load(raw)
+    data = to_dict(cfg)
+    node = data[section]
+    for key in path[:-1]:
+        if not isinstance(node.get(key), dict):
+            raise ConfigError(f"--set: {section}.{key} is not a mapping")
+        node = node[key]
+    node[path[-1]] = yaml.safe_load(raw)
+    return from_dict(data)

@@ -4,6 +4,7 @@ and the project's robot tasks (registered by the ``envs`` package)."""
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import warnings
 
@@ -43,16 +44,40 @@ def validate_env_id(env_id: str) -> None:
                       "rt_avg/Create2-Mover-v0)")
 
 
+def validate_env_config(cfg: EnvConfig) -> None:
+    """Check the env id and that ``env.kwargs`` names parameters the env accepts, without
+    creating the env (which for a robot would open its connection)."""
+    validate_env_id(cfg.id)
+    if not cfg.kwargs:
+        return
+    spec = gym.spec(cfg.id)
+    entry = spec.entry_point
+    try:
+        target = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+        params = inspect.signature(target).parameters
+    except (ValueError, TypeError, ImportError):
+        return  # nothing to check against
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = sorted(n for n, p in params.items()
+                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self")
+    allowed_all = set(allowed) | {"max_episode_steps", "render_mode"}
+    for key in cfg.kwargs:
+        if key not in allowed_all:
+            raise ConfigError(f"env.kwargs.{key}: {cfg.id} has no such parameter; allowed: "
+                              f"{', '.join(allowed)}")
+
+
 def make_env(cfg: EnvConfig) -> gym.Env:
     """Create the env with vector observations and a bounded Box action space."""
-    validate_env_id(cfg.id)
+    validate_env_config(cfg)
     kwargs = dict(cfg.kwargs)
     if cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     try:
         env = gym.make(cfg.id, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"env.kwargs: {cfg.id} rejected them ({exc})") from None
+    except (TypeError, ValueError) as exc:  # the task's own argument checks
+        raise ConfigError(f"env.kwargs: {cfg.id} rejected them: {exc}") from None
     if isinstance(env.observation_space, gym.spaces.Dict):
         env = gym.wrappers.FlattenObservation(env)
     action_space = env.action_space

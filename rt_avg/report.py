@@ -35,6 +35,7 @@ TIMING_ARRAYS = {"action_latency_us": "action latency (us)", "cycle_ms": "cycle 
                  "update_us": "update time (us)"}
 FINAL_EPISODES = 10
 COMPARED_MODES = ("async", "sequential")
+MAX_SEED_LINES = 10
 
 # Student t 0.975 quantiles for 1..30 degrees of freedom (95% two-sided interval).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
@@ -80,9 +81,10 @@ class RunData:
                             if not _ignored(k)))
 
     def steps_per_s(self) -> float | None:
-        if self.timing:
-            for key, value in self.timing.items():
-                if "steps_per_s" in key and isinstance(value, (int, float)):
+        if self.timing:  # timing.json: env_steps_per_s (real-time modes)
+            for key in ("env_steps_per_s", "steps_per_s"):
+                value = self.timing.get(key)
+                if isinstance(value, (int, float)) and value > 0:
                     return float(value)
         for row in reversed(self.metrics):
             if row.get("wall_time_s", 0) > 0 and "step" in row:
@@ -330,12 +332,17 @@ def _draw_curve(ax: Any, curve: GroupCurve, color: Any = None) -> None:
     if n > 1:
         ax.fill_between(curve.step_grid, curve.low, curve.high, color=line.get_color(),
                         alpha=0.2, linewidth=0)
+        if n <= MAX_SEED_LINES:  # few seeds: show each, a band alone hides their spread
+            for seed, run_curve in zip(curve.seeds, curve.curves):
+                ax.plot(curve.step_grid, run_curve, color=line.get_color(), alpha=0.35,
+                        linewidth=0.7, label=f"_seed {seed}")
 
 
 def _lines(axes: list[Any]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The labelled lines (group means) of ``axes``; per-seed lines are labelled '_...'."""
     return [(ln.get_label(), np.asarray(ln.get_xdata(), dtype=np.float64),
              np.asarray(ln.get_ydata(), dtype=np.float64))
-            for ax in axes for ln in ax.get_lines()]
+            for ax in axes for ln in ax.get_lines() if not ln.get_label().startswith("_")]
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -356,7 +363,7 @@ def plot_learning_curves(curves: list[GroupCurve], path: Path, window: int
                ylabel=f"episode return (mean of last {window} episodes)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
-    fig.suptitle("Learning curves: mean over seeds, 95% confidence band")
+    fig.suptitle("Learning curves: mean over seeds (thin: each seed), 95% confidence band")
     lines = _lines(axes)
     _save(fig, path)
     return lines

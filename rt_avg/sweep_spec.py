@@ -28,6 +28,7 @@ so a bad sweep fails before any trial starts.  With ``tracking.wandb`` on, each 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import itertools
@@ -174,6 +175,9 @@ def parse(data: Any, source: str | None = None) -> SweepSpec:
     if unknown:
         raise ConfigError(f"sweep.{unknown[0]}: unknown field; allowed: {', '.join(_FIELDS)}")
     name = data.get("name") or (Path(source).stem if source else None)
+    if name is None:
+        raise ConfigError("sweep.name: missing; give the sweep a name (a file's name is "
+                          "the default)")
     if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
         raise _err("name", name, "a non-empty string without spaces or slashes")
     if "base" not in data:
@@ -331,3 +335,16 @@ def fingerprint(trials: tuple[Trial, ...]) -> str:
     """A hash of every trial's id and config: equal iff the sweep would run the same trials."""
     text = json.dumps([trial_record(t) for t in trials], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``rt-avg sweep`` (for rt_avg/cli.py; the command calls
+    ``actors.sweep.run_sweep(args.sweep_file, args.address, args.sweep_dir, args.num_cpus)``)."""
+    p.add_argument("sweep_file", help="sweep YAML file, or the name of a ready sweep in "
+                   "configs/sweeps/ (e.g. smoke)")
+    p.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT); default: start "
+                   "a local Ray")
+    p.add_argument("--sweep-dir", help="output directory (default: sweep_dir in the file, else "
+                   "runs/sweeps/<name>); run the same command again to continue a sweep")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (without --address); "
+                   "default: all")

@@ -21,6 +21,7 @@ names the trials) or on any folder of run directories (grouped by config, seed a
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from dataclasses import dataclass, field
@@ -434,3 +435,12 @@ def main_summary(sweep_dir: str, out: str | None = None, top: int = 5) -> int:
         print(f"{incomplete} run(s) not complete yet are left out of the statistics")
     print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'}, {out_dir / 'summary.png'}")
     return 0
+
+
+def add_summary_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``rt-avg sweep-summary`` (for rt_avg/cli.py; the command calls
+    ``main_summary(args.sweep_dir, args.out, args.top)``)."""
+    p.add_argument("sweep_dir", help="a sweep directory (or any folder of run directories)")
+    p.add_argument("--out", help="folder for summary.md, summary.json and summary.png "
+                   "(default: the sweep directory)")
+    p.add_argument("--top", type=int, default=5, help="configurations to plot per environment")

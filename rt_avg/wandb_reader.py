@@ -21,6 +21,7 @@ run before ``wandb sync``: ``read_run(find_run_file(run_dir))``.
 from __future__ import annotations
 
 import json
+import time
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -162,3 +163,24 @@ def find_run_file(run_dir: Path) -> Path:
     if not found:
         raise FileNotFoundError(f"{run_dir}: no wandb/*run-*/run-*.wandb file")
     return found[-1]
+
+
+def read_finished_run(run_dir: Path, timeout_s: float = 20.0) -> WandbRun:
+    """The newest run of ``run_dir`` once its file holds the exit record.
+
+    ``run.finish()`` returns before wandb's service process has flushed the file, so a
+    reader in the same process waits for it; the run is complete once the process exits.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            run = read_run(find_run_file(run_dir))
+            if run.exited:
+                return run
+        except (FileNotFoundError, WandbFileError):
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{run_dir}: wandb run file has no exit record after "
+                               f"{timeout_s:g} s")
+        time.sleep(0.1)

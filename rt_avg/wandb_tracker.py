@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 from urllib.parse import urlparse
 
+import numpy as np
+
 from rt_avg.config import Config, to_dict
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -134,8 +136,8 @@ def decide_mode(configured: str, probe_timeout_s: float = 3.0) -> ModeDecision:
     url = base_url()
     api_key = find_api_key(url)
     if api_key is None:
-        return ModeDecision("offline", f"no API key for {url} (set WANDB_API_KEY or run "
-                                       "`wandb login`)")
+        return ModeDecision("offline", f"no API key for {url}; set WANDB_API_KEY or run "
+                                       "`wandb login`")
     if (problem := check_server(url, api_key, probe_timeout_s)) is not None:
         return ModeDecision("offline", f"{url}: {problem}")
     return ModeDecision("online")
@@ -162,17 +164,12 @@ def code_version(project_dir: Path = PROJECT_DIR) -> str:
 
 
 def _number(value: Any) -> float | int | None:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return int(value)
     if isinstance(value, (int, float)):
         return value
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic) and np.isscalar(value):
-            return value.item()
-    except ImportError:
-        pass
+    if isinstance(value, np.number):
+        return value.item()
     return None
 
 
@@ -202,8 +199,16 @@ class WandbTracker:
         self._timing_logged = False
         self.decision = decide_mode(cfg.tracking.mode, probe_timeout_s)
         if self.decision.reason:
-            self._say(f"wandb: {self.decision.mode} mode ({self.decision.reason})")
-        if self.decision.mode != "disabled":
+            self._say(f"wandb: {self.decision.mode} mode: {self.decision.reason}")
+        if self.decision.mode == "online":
+            try:
+                self._init(cfg)
+                return
+            except Exception as exc:  # the probe passed but the start did not: keep a copy
+                self._say(f"wandb: online start failed ({type(exc).__name__}: {exc}); "
+                          "logging offline instead")
+                self.decision = ModeDecision("offline", f"online start failed: {exc}")
+        if self.decision.mode == "offline":
             self._guard("init", self._init, cfg)
 
     # ------------------------------------------------------------------ Tracker protocol
@@ -235,7 +240,7 @@ class WandbTracker:
         # Close the run even when the end-of-run figure failed: what was logged stays.
         self.run = None
         try:
-            run.finish(exit_code=1 if self.failed else 0)
+            run.finish()
         except Exception as exc:
             self._warn("finish", exc)
             return
@@ -288,7 +293,7 @@ class WandbTracker:
             final = final_return([e["return"] for e in episodes])
             if math.isfinite(final):
                 self.run.summary["charts/final_return"] = final
-            png = plot_run_learning_curve(run_dir, self.run_dir / "wandb" / "learning_curve.png")
+            png = plot_run_learning_curve(run_dir, run_dir / "wandb" / "learning_curve.png")
             self.run.log({"charts/learning_curve": wandb.Image(str(png)),
                           STEP_METRIC: episodes[-1]["step"]})
 

@@ -23,7 +23,7 @@ import logging
 import math
 import weakref
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -146,6 +146,7 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
             raise
         self._clock: StepClock = (LockstepClock(self._emulator, self._driver)
                                   if lockstep and self._emulator is not None else WallClock(scale))
+        self._cycle_waiter: Callable[[], None] | None = None
         self._reset_routine = ResetRoutine(self._driver, self._clock, reset_config, oi_mode,
                                            refresh_s=self.dt_s)
         self._prev_action = np.zeros(2, dtype=np.float32)
@@ -199,7 +200,10 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
                     -ACTION_LIMIT_MM_S, ACTION_LIMIT_MM_S)
         try:
             left, right = self._driver.drive_direct(float(a[0]), float(a[1]))
-            self._clock.wait_step(self.dt_s)
+            if self._cycle_waiter is not None:
+                self._cycle_waiter()  # a real-time runner keeps the cycle
+            else:
+                self._clock.wait_step(self.dt_s)
             frames = self._driver.frames_since(self._last_seq)
             latest = frames[-1] if frames else self._driver.latest_frame()
             assert latest is not None
@@ -229,6 +233,14 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
             "reconnects": stats.reconnects,
         }
         return self._observe(latest), REWARD_PER_MM * float(distance_mm), terminated, truncated, info
+
+    def set_cycle_waiter(self, waiter: Callable[[], None] | None) -> bool:
+        """Real-time runners: ``waiter()`` replaces the task's own wait between sending the
+        wheel command and reading the sensors, so the runner owns the control period.
+        Returns True when this backend will call it (hardware or a wall-clock twin); the
+        lockstep twin advances simulated time itself."""
+        self._cycle_waiter = None if isinstance(self._clock, LockstepClock) else waiter
+        return self._cycle_waiter is not None
 
     def stop(self) -> None:
         """Command zero wheel speed now (the episode continues)."""

@@ -1,0 +1,49 @@
+"""Short AVG runs on both robot twins, inline and in async mode, from the ready configs."""
+
+import json
+
+import pytest
+import ray
+
+from actors.driver import train_realtime
+from rt_avg import config as C
+from rt_avg.inline import train_inline
+from rt_avg.run_dir import read_episodes
+
+ROBOTS = {"ur5_reacher2": 250, "create2_mover": 120}
+
+
+def _cfg(name, steps, mode):
+    cfg = C.load(name)
+    if name == "create2_mover":  # short episodes, so a short run sees several
+        cfg = C.apply_override(cfg, "env.kwargs.max_episode_steps=40")
+    return cfg.replace(run={"steps": steps, "mode": mode, "checkpoint_every": 10**9,
+                            "metrics_every": 50},
+                       agent={"hidden_sizes": [64, 64]})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ROBOTS)
+def test_inline_run_on_twin(tmp_path, name):
+    res = train_inline(_cfg(name, ROBOTS[name], "inline"), tmp_path / "run", progress=False)
+    assert res.steps == ROBOTS[name]
+    assert read_episodes(tmp_path / "run")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ROBOTS)
+def test_async_run_on_twin(tmp_path, local_ray, name):
+    cfg = _cfg(name, ROBOTS[name], "async")
+    res = train_realtime(cfg, tmp_path / "run", progress=False, print_summary=False)
+    assert res.steps == ROBOTS[name]
+    timing = json.loads((tmp_path / "run" / "timing.json").read_text())
+    assert timing["env_steps"] == ROBOTS[name] and timing["updates"] > 0
+    assert read_episodes(tmp_path / "run")
