@@ -39,8 +39,9 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
     if address:
         ray.init(address=address, logging_level="WARNING", log_to_driver=True)
         return True
-    ray.init(num_cpus=num_cpus or max(2, os.cpu_count() or 2), include_dashboard=False,
-             logging_level="WARNING", log_to_driver=True)
+    # address="local": always a fresh instance, never a cluster someone else started here.
+    ray.init(address="local", num_cpus=num_cpus or max(2, os.cpu_count() or 2),
+             include_dashboard=False, logging_level="WARNING", log_to_driver=True)
     return True
 
 
@@ -127,6 +128,11 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
         result, summary = _watch(run, stop, progress)
         if print_summary:
             print(format_timing(summary), file=sys.stderr)
+        if cfg.tracking.wandb:  # the logger's own hint does not reach this terminal
+            from rt_avg.wandb_tracker import sync_command
+
+            if cmd := sync_command(Path(run_path)):
+                print(f"wandb ran offline; upload later with: {cmd}", file=sys.stderr)
         return TrainResult(Path(run_path), result["env_steps"], result["episodes"], bool(stop),
                            time.monotonic() - t_start, stop.signal_name)
     finally:

@@ -140,6 +140,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from rt_avg.report import main_report
+
+    return main_report(args.run_dirs, args.out)
+
+
 def cmd_twin(args: argparse.Namespace) -> int:
     from envs.create2.emulator import main as create2_twin
 
@@ -188,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=150, help="modes: env steps per mode")
     b.add_argument("--json", action="store_true", help="one JSON object on the last line")
     b.set_defaults(func=cmd_bench)
+    r = sub.add_parser("report", help="learning curves, timing histograms and a summary table")
+    r.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories (or a directory holding them)")
+    r.add_argument("--out", metavar="DIR", help="output directory (default reports/<time>)")
+    r.set_defaults(func=cmd_report)
+
     tw = sub.add_parser("twin", help="run a robot twin standalone (prints its port, serves "
                         "until Ctrl-C)")
     tw.add_argument("robot", choices=["create2"], help="create2: Open Interface emulator on a "

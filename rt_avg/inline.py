@@ -96,8 +96,10 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
     finally:
         # Whatever ended the loop (done, Ctrl-C, an exception), keep what was learned.
         if len(window):
-            log.metrics(window.flush(step=loop.state.step, updates=learner.updates,
-                                     wall_time_s=time.monotonic() - t_start))
+            row = window.flush(step=loop.state.step, updates=learner.updates,
+                               wall_time_s=wall_offset + time.monotonic() - t_start)
+            log.metrics(row)
+            tracker.log_metrics(loop.state.step, row)
         save_checkpoint(run_dir.checkpoints, loop.state.step,
                         checkpoint_payload(learner, loop, wall_offset + time.monotonic() - t_start),
                         cfg.run.keep_checkpoints)

@@ -36,6 +36,7 @@ TIMING_ARRAYS = {"action_latency_us": "action latency (us)", "cycle_ms": "cycle 
 FINAL_EPISODES = 10
 COMPARED_MODES = ("async", "sequential")
 MAX_SEED_LINES = 10
+LOG_RATIO = 20.0
 
 # Student t 0.975 quantiles for 1..30 degrees of freedom (95% two-sided interval).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
@@ -158,8 +159,8 @@ class ReportResult:
     groups: list[GroupCurve] = field(default_factory=list)
     histograms: dict[str, list[Histogram]] = field(default_factory=dict)
     """Timing array name (only those with data) -> one histogram per group that has it."""
-    comparison: dict[str, list[GroupCurve]] = field(default_factory=dict)
-    """For the async/sequential figure: ``steps`` and ``wall_time`` curves per mode."""
+    comparison: dict[str, dict[str, list[GroupCurve]]] = field(default_factory=dict)
+    """Async/sequential figure name -> ``steps`` and ``wall_time`` -> one curve per mode."""
     plotted: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = field(default_factory=dict)
     """Figure name -> (label, x, y) of every line read back from its axes."""
     group_rows: list[SummaryRow] = field(default_factory=list)
@@ -383,12 +384,12 @@ def plot_run_learning_curve(run_dir: Path, path: Path, window: int = FINAL_EPISO
 
 
 def histogram_edges(samples: list[np.ndarray], max_bins: int = 60) -> np.ndarray:
-    """Common bin edges for samples drawn in one panel; geometric when the range spans more
-    than two decades (heavy tails are what matter for real-time timing)."""
+    """Common bin edges for samples drawn in one panel; geometric (drawn on a log axis) when
+    the range spans more than LOG_RATIO: real-time timing has long tails, and they matter."""
     allv = np.concatenate(samples)
     bins = int(min(max_bins, max(10, np.sqrt(allv.size))))
     lo, hi = float(allv.min()), float(allv.max())
-    if lo > 0 and hi / lo > 100:
+    if lo > 0 and hi / lo > LOG_RATIO:
         return np.geomspace(lo, hi, bins + 1)
     return np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
 
@@ -438,7 +439,7 @@ def plot_histograms(hists: dict[str, list[Histogram]], path: Path) -> None:
         for h in entries:
             src = " (window medians)" if h.source == "metrics.jsonl" else ""
             ax.stairs(h.counts, h.edges, label=f"{h.label}{src}, n={h.samples}")
-        if h.edges[0] > 0 and h.edges[-1] / h.edges[0] > 100:
+        if h.edges[0] > 0 and h.edges[-1] / h.edges[0] > LOG_RATIO:
             ax.set_xscale("log")
         ax.set(title=title, xlabel=title.split(" (")[-1].rstrip(")"), ylabel="count")
         ax.legend(fontsize="x-small")
@@ -594,7 +595,7 @@ def make_report(run_dirs: list[Path], out_dir: Path, *, smooth_episodes: int = F
         ordered = {m: by_mode[m] for m in COMPARED_MODES}
         curves, lines = plot_comparison(ordered, out_dir / f"{name}.png", grid_points,
                                         smooth_episodes)
-        result.comparison = result.comparison or curves
+        result.comparison[name] = curves
         result.plotted[name] = lines
         result.figures[name] = out_dir / f"{name}.png"
     if any(r.mode in COMPARED_MODES for r in runs) and not both:

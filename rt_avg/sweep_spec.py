@@ -145,7 +145,8 @@ def _param(key: str, spec: Any) -> Param:
     field = f"space[{key!r}]"
     if key != BASE_KEY:
         _section_key("space", key)
-    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in ("grid", "choice"):
+    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in (
+            "grid", "choice"):
         raise _err(field, spec, "{grid: [values...]} or {choice: [values...]} or "
                    "{choice: {mantissa: [lo, hi], exponent: [lo, hi]}}")
     kind, values = next(iter(spec.items()))
@@ -234,7 +235,7 @@ def sweeps_dir() -> Path:
 
 
 def resolve_sweep_path(name_or_path: str) -> Path:
-    """A path as given, or the name of a ready sweep file (``smoke`` -> configs/sweeps/smoke.yaml)."""
+    """A path as given, or a ready sweep's name (``smoke`` -> configs/sweeps/smoke.yaml)."""
     path = Path(name_or_path)
     if path.is_file():
         return path

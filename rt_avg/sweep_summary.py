@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import yaml
 
 from rt_avg.config import ConfigError
 
@@ -114,7 +115,8 @@ def mean_ci(values: Sequence[float], level: float = CI_LEVEL) -> tuple[float, fl
     return mean, mean - half, mean + half
 
 
-def pointwise_ci(curves: np.ndarray, level: float = CI_LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pointwise_ci(curves: np.ndarray, level: float = CI_LEVEL
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and t-band over the rows of ``curves`` (seeds x points); band = mean with one row."""
     mean = curves.mean(axis=0)
     n = curves.shape[0]
@@ -152,7 +154,8 @@ def learning_curve(steps: Sequence[int], returns: Sequence[float], total_steps: 
 
 def final_return(steps: Sequence[int], returns: Sequence[float], total_steps: int,
                  fraction: float = FINAL_FRACTION) -> float:
-    """Mean return of the episodes ending in the last ``fraction`` of the steps (else the last one)."""
+    """Mean return of the episodes ending in the last ``fraction`` of the steps (else of
+    the last episode)."""
     if not len(returns):
         return math.nan
     s = np.asarray(steps, dtype=float)
@@ -226,7 +229,6 @@ def _load_run(run_id: str, path: Path) -> RunResult | None:
     rd = RunDirectory(path)
     if not rd.config.exists():
         return None
-    import yaml
     cfg = yaml.safe_load(rd.config.read_text()) or {}
     total = int(cfg.get("run", {}).get("steps", 0)) or 1
     seed = int(cfg.get("run", {}).get("seed", 0))
@@ -261,8 +263,6 @@ def _from_sweep_file(sweep_dir: Path) -> list[ConfigSummary]:
 
 
 def _from_run_dirs(folder: Path) -> list[ConfigSummary]:
-    import yaml
-
     paths = sorted({p.parent for pattern in ("*/config.yaml", "runs/*/config.yaml")
                     for p in folder.glob(pattern)})
     keyed: dict[tuple, list[tuple[Path, dict]]] = {}
@@ -383,7 +383,9 @@ def plot_best(groups: list[ConfigSummary], path: Path, top: int = 5) -> Path:
             total = max(r.total_steps for r in done)
             x = np.linspace(0, total, CURVE_POINTS + 1)[1:]
             mean, lo, hi = pointwise_ci(np.stack([r.curve for r in done]))
-            line, = ax.plot(x, mean, label=f"#{g.rank} {g.config_id} (n={len(done)})")
+            params = ", ".join(f"{k.split('.')[-1]}={_fmt_param(v)}" for k, v in g.params.items())
+            label = f"#{g.rank} {g.config_id} (n={len(done)}) {params}"
+            line, = ax.plot(x, mean, label=label if len(label) <= 70 else label[:67] + "...")
             ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
         ax.set_title(env_id)
         ax.set_xlabel("steps")

@@ -186,6 +186,16 @@ def _flatten(data: dict[str, Any], prefix: str) -> dict[str, Any]:
     return out
 
 
+def sync_command(run_dir: Path) -> str | None:
+    """``wandb sync <dir>`` for the newest offline run under ``<run_dir>/wandb`` that has not
+    been uploaded yet (``wandb sync`` leaves a ``.synced`` marker), or None.  For callers
+    whose terminal does not see the logging process's stderr (the LoggerActor's)."""
+    runs = sorted(Path(run_dir).glob("wandb/offline-run-*"))
+    if not runs or any(runs[-1].glob("*.wandb.synced")):
+        return None
+    return f"wandb sync {runs[-1]}"
+
+
 class WandbTracker:
     """Implements :class:`rt_avg.tracking.Tracker` with one wandb run per run directory."""
 

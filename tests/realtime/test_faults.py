@@ -76,3 +76,21 @@ def test_sigint_checkpoints_and_leaves_no_segments(tmp_path):
     timing = json.loads((run / "timing.json").read_text())
     assert final == timing["env_steps"]  # the final checkpoint is the stopping point
     assert not _our_segments([actors["env"]["pid"], actors["learner"]["pid"]])
+
+
+def test_env_killed_mid_run_checkpoints_learner(tmp_path):
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_episodes(run, 20, proc)
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(run / "checkpoints") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    actors = json.loads((run / "actors.json").read_text())
+    killed_at = time.time()
+    os.kill(actors["env"]["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, (out, err)
+    assert "env actor died" in err and "Traceback" not in err
+    newest = list_checkpoints(run / "checkpoints")[-1]
+    assert newest.stat().st_mtime > killed_at, "the learner's final state is checkpointed"
+    assert read_episodes(run)
