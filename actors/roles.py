@@ -26,8 +26,30 @@ def _pin(cfg_data: dict, role: str) -> None:
         os.sched_setaffinity(0, set(cpus))
 
 
+class _WorkerActor:
+    """What both roles share: run the worker, flush the lossless path, answer control calls."""
+
+    worker: EnvWorker | LearnerWorker
+    sink: RaySink
+
+    def run(self) -> dict[str, Any]:
+        try:
+            return self.worker.run()
+        finally:
+            self.sink.flush()
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def state(self) -> dict:
+        return self.worker.state()
+
+    def close(self) -> None:
+        self.worker.close()
+
+
 @ray.remote(max_concurrency=4)
-class EnvActor:
+class EnvActor(_WorkerActor):
     def __init__(self, cfg_data: dict, logger: ray.actor.ActorHandle) -> None:
         _pin(cfg_data, "env")
         self.sink = RaySink(logger)
@@ -49,27 +71,12 @@ class EnvActor:
     def restore(self, env_loop_state: dict) -> None:
         self.worker.restore(env_loop_state)
 
-    def run(self) -> dict[str, Any]:
-        try:
-            return self.worker.run()
-        finally:
-            self.sink.flush()
-
-    def stop(self) -> None:
-        self.worker.stop()
-
     def progress(self) -> dict[str, Any]:
         return self.worker.progress()
 
-    def state(self) -> dict:
-        return self.worker.state()
-
-    def close(self) -> None:
-        self.worker.close()
-
 
 @ray.remote(max_concurrency=4)
-class LearnerActor:
+class LearnerActor(_WorkerActor):
     def __init__(self, cfg_data: dict, obs_dim: int, act_dim: int,
                  logger: ray.actor.ActorHandle, update_delay_s: float = 0.0) -> None:
         _pin(cfg_data, "learner")
@@ -90,18 +97,3 @@ class LearnerActor:
 
     def restore(self, learner_state: dict, env_step: int) -> None:
         self.worker.restore(learner_state, env_step)
-
-    def run(self) -> dict[str, Any]:
-        try:
-            return self.worker.run()
-        finally:
-            self.sink.flush()
-
-    def stop(self) -> None:
-        self.worker.stop()
-
-    def state(self) -> dict:
-        return self.worker.state()
-
-    def close(self) -> None:
-        self.worker.close()

@@ -234,8 +234,13 @@ def _check_consistency(cfg: Config) -> None:
     if not a.log_std_min < a.log_std_max:
         raise ConfigError(f"agent.log_std_min: got {a.log_std_min}, must be below "
                           f"agent.log_std_max ({a.log_std_max})")
-    if cfg.run.mode == "inline" and cfg.realtime.dt_s > 0:
-        pass  # inline ignores dt (simulation); allowed so one file serves every mode
+    for role, cpus in cfg.realtime.cpu_affinity.items():
+        if role not in ("env", "learner"):
+            raise ConfigError(f"realtime.cpu_affinity.{role}: unknown role; allowed: env, learner")
+        if not (isinstance(cpus, list) and cpus
+                and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cpus)):
+            raise ConfigError(f"realtime.cpu_affinity.{role}: got {cpus!r}, expected a list of "
+                              "CPU numbers, e.g. [0]")
 
 
 def from_dict(data: Mapping[str, Any]) -> Config:

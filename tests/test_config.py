@@ -98,3 +98,20 @@ def test_cli_bad_config_in_a_real_process(tmp_path):
     assert res.returncode == 2
     assert "agent.gamma" in res.stderr and "a number" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_cpu_affinity_is_checked():
+    assert C.from_dict({"realtime": {"cpu_affinity": {"env": [0], "learner": [1]}}})
+    with pytest.raises(C.ConfigError, match=r"realtime.cpu_affinity.gpu: unknown role"):
+        C.from_dict({"realtime": {"cpu_affinity": {"gpu": [0]}}})
+    with pytest.raises(C.ConfigError, match=r"realtime.cpu_affinity.env: got 'all'"):
+        C.from_dict({"realtime": {"cpu_affinity": {"env": "all"}}})
+
+
+def test_nested_override_and_unknown_env_kwargs():
+    cfg = C.apply_override(C.load("ur5_reacher2_hardware"), "env.kwargs.host=10.0.0.2")
+    assert cfg.env.kwargs["host"] == "10.0.0.2"
+    from rt_avg.environments import validate_env_config
+    bad = C.apply_override(cfg, "env.kwargs.hots=1")
+    with pytest.raises(C.ConfigError, match=r"env.kwargs.hots: .* no such parameter"):
+        validate_env_config(bad.env)

@@ -64,6 +64,17 @@ def _check_number(name: str, value: object, low: float, high: float) -> float:
     return float(value)
 
 
+def _settings(name: str, value: Any, cls: type) -> Any:
+    """``cls()`` for None, ``cls.from_mapping`` for a mapping (from YAML), or ``value``."""
+    if value is None:
+        return cls()
+    if isinstance(value, Mapping):
+        return cls.from_mapping(value)
+    if not isinstance(value, cls):
+        raise ValueError(f"{name} must be a {cls.__name__}, a mapping or None; got {value!r}")
+    return value
+
+
 class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
     """Create-Mover task on a Create 2 or its twin; see the module docstring."""
 
@@ -104,18 +115,8 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         if backend == "hardware" and (scale != 1.0 or arena is not None):
             raise ValueError("time_scale and arena only apply to backend='twin'; got "
                              f"time_scale={time_scale!r}, arena={arena!r}")
-        if arena is None:
-            arena = ArenaConfig()
-        elif isinstance(arena, Mapping):
-            arena = ArenaConfig.from_mapping(arena)
-        elif not isinstance(arena, ArenaConfig):
-            raise ValueError(f"arena must be an ArenaConfig, a mapping or None; got {arena!r}")
-        if reset_config is None:
-            reset_config = ResetConfig()
-        elif isinstance(reset_config, Mapping):
-            reset_config = ResetConfig.from_mapping(reset_config)
-        elif not isinstance(reset_config, ResetConfig):
-            raise ValueError(f"reset_config must be a ResetConfig, a mapping or None; got {reset_config!r}")
+        arena = _settings("arena", arena, ArenaConfig)
+        reset_config = _settings("reset_config", reset_config, ResetConfig)
 
         self.backend, self.max_episode_steps, self.oi_mode = backend, max_episode_steps, oi_mode
         self.action_space = gym.spaces.Box(-ACTION_LIMIT_MM_S, ACTION_LIMIT_MM_S, (2,), np.float32)

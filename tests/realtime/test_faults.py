@@ -35,6 +35,12 @@ def _wait_for_episodes(run, n, proc, timeout=180):
     raise AssertionError("no episodes logged in time")
 
 
+def _wait_for_checkpoint(run, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not list_checkpoints(run / "checkpoints") and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def _our_segments(pids):
     return [s for s in list_segments() if any(f"_{p}_" in s for p in pids)]
 
@@ -43,9 +49,7 @@ def test_learner_killed_mid_run(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
     _wait_for_episodes(run, 20, proc)
-    deadline = time.monotonic() + 120
-    while not list_checkpoints(run / "checkpoints") and time.monotonic() < deadline:
-        time.sleep(0.2)  # a periodic checkpoint (every 500 updates) to fall back on
+    _wait_for_checkpoint(run)  # a periodic checkpoint (every 500 updates) to fall back on
     actors = json.loads((run / "actors.json").read_text())
     os.kill(actors["learner"]["pid"], signal.SIGKILL)
     out, err = proc.communicate(timeout=180)
@@ -82,9 +86,7 @@ def test_env_killed_mid_run_checkpoints_learner(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
     _wait_for_episodes(run, 20, proc)
-    deadline = time.monotonic() + 120
-    while not list_checkpoints(run / "checkpoints") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _wait_for_checkpoint(run)
     actors = json.loads((run / "actors.json").read_text())
     killed_at = time.time()
     os.kill(actors["env"]["pid"], signal.SIGKILL)
