@@ -33,7 +33,7 @@ def bench_ray_call(n: int = 2000) -> dict:
     """
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         dtype = transition_dtype(11, 3)
         payload = bytes(dtype.itemsize + 16)

@@ -19,9 +19,10 @@ Fault tolerance, three layers:
 
 Storage (``storage`` in the sweep file): ``shared`` writes run directories straight into
 the sweep directory (one machine, or an NFS path mounted alike on every node); ``upload``
-trains in a node-local scratch folder and, at the end, sends the logs (not the checkpoints)
-to the driver's node; ``auto`` (default) uses shared where the trial can see this sweep's
-``sweep.json`` and upload elsewhere.  With upload, a trial rerun on another node starts over.
+trains in a node-local scratch folder and, when done, sends the logs and the final
+checkpoint to the sweep directory on the driver's node; ``auto`` (default) uses shared
+where the trial can see this sweep's ``sweep.json`` and upload elsewhere.  With upload, a
+trial rerun on another node starts over (its checkpoints were on the lost node).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import ray
+
+from actors.driver import init_ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -48,7 +51,8 @@ from rt_avg.sweep_summary import TRIAL_RECORD, run_scores
 
 SWEEP_FILE = "sweep.json"
 UPLOADED = ("config.yaml", "episodes.csv", "metrics.jsonl", "timing.json", TRIAL_RECORD)
-"""Run-directory files an upload-mode trial sends to the driver's node (no checkpoints)."""
+"""Run-directory files an upload-mode trial sends to the driver's node (with the final
+checkpoint; earlier checkpoints stay behind)."""
 
 
 def default_sweep_dir(name: str) -> Path:
@@ -104,7 +108,8 @@ class _TrialStore:
 
     def _sees_sweep(self) -> bool:
         try:
-            return json.loads((Path(self.ctx.root) / SWEEP_FILE).read_text())["token"] == self.ctx.token
+            data = json.loads((Path(self.ctx.root) / SWEEP_FILE).read_text())
+            return data["token"] == self.ctx.token
         except (OSError, ValueError, KeyError):
             return False
 
@@ -117,12 +122,24 @@ class _TrialStore:
         return json.loads(data) if data else None
 
     def publish(self) -> None:
+        """Upload mode: send the logs and the final checkpoint, the record last (so "done"
+        appears only with everything else), then drop the scratch folder."""
         if self.shared:
             return
-        for name in UPLOADED:
-            path = self.run_path / name
+        from rt_avg.checkpoint import latest_checkpoint
+
+        files = [self.run_path / n for n in UPLOADED[:-1]]
+        ckpt = latest_checkpoint(self.run_path / "checkpoints")
+        files += [ckpt] if ckpt is not None else []
+        for path in files + [self.run_path / TRIAL_RECORD]:
             if path.exists():
-                ray.get(self.ctx.sink.write.remote(f"{self.rel}/{name}", path.read_bytes()))
+                rel = path.relative_to(self.run_path).as_posix()
+                ray.get(self.ctx.sink.write.remote(f"{self.rel}/{rel}", path.read_bytes()))
+        shutil.rmtree(self.run_path, ignore_errors=True)
+        try:
+            self.run_path.parent.rmdir()  # the sweep's scratch folder, once it is empty
+        except OSError:
+            pass
 
 
 def _write_record(run_path: Path, record: dict) -> None:
@@ -143,7 +160,7 @@ def _report(record: dict, **extra: Any) -> None:
 
 def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     """Tune function trainable: train one trial (or resume it, or report it if done)."""
-    from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
+    from rt_avg.checkpoint import latest_checkpoint
     from rt_avg.config import from_dict
     from rt_avg.inline import train_inline
     from rt_avg.run_dir import read_episodes
@@ -162,7 +179,7 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
         "trial_id": trial_id, "config_id": info["config_id"], "seed": info["seed"],
         "params": info["params"], "attempts": []}
     ckpt = latest_checkpoint(run_path / "checkpoints")
-    resumed_from = int(load_checkpoint(ckpt)["step"]) if ckpt is not None else 0
+    resumed_from = int(ckpt.stem.split("_")[1]) if ckpt is not None else 0  # step_<N>.pt
     if ckpt is None and run_path.exists():
         shutil.rmtree(run_path)  # an attempt that left no checkpoint: start it over cleanly
     record.update(status="running", final_return=None, auc=None, steps=None, episodes=None)
@@ -241,12 +258,7 @@ def run_sweep(spec_path: str, address: str | None = None, sweep_dir: str | None 
     print(f"sweep {spec.name}: {len(trials)} trials ({configs} configurations x "
           f"{len(spec.seeds)} seeds), {spec.trial_cpus:g} CPU each -> {root}", flush=True)
 
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address)
-        else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False)
+    started = init_ray(address, num_cpus)
     try:
         here = ray.get_runtime_context().get_node_id()
         sink = ResultSink.options(scheduling_strategy=NodeAffinitySchedulingStrategy(

@@ -95,7 +95,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from rt_avg import config as C
-    from rt_avg.environments import validate_env_config, validate_env_id
+    from rt_avg.environments import validate_env_id
 
     if args.what == "update":
         from rt_avg.bench import bench_update
@@ -144,6 +144,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rt_avg.report import main_report
 
     return main_report(args.run_dirs, args.out)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from actors.sweep import run_sweep
+
+    return run_sweep(args.sweep_file, address=args.address, sweep_dir=args.sweep_dir,
+                     num_cpus=args.num_cpus)
+
+
+def cmd_sweep_summary(args: argparse.Namespace) -> int:
+    from rt_avg.sweep_summary import main_summary
+
+    return main_summary(args.sweep_dir, args.out, args.top)
 
 
 def cmd_twin(args: argparse.Namespace) -> int:
@@ -199,6 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run directories (or a directory holding them)")
     r.add_argument("--out", metavar="DIR", help="output directory (default reports/<time>)")
     r.set_defaults(func=cmd_report)
+
+    from rt_avg.sweep_spec import add_sweep_arguments
+    from rt_avg.sweep_summary import add_summary_arguments
+
+    sw = sub.add_parser("sweep", help="run a sweep file's trials (inline runs) with Ray Tune")
+    add_sweep_arguments(sw)
+    sw.set_defaults(func=cmd_sweep)
+    sm = sub.add_parser("sweep-summary", help="rank a sweep's configurations by final return "
+                        "and area under the curve (95%% t-intervals)")
+    add_summary_arguments(sm)
+    sm.set_defaults(func=cmd_sweep_summary)
 
     tw = sub.add_parser("twin", help="run a robot twin standalone (prints its port, serves "
                         "until Ctrl-C)")

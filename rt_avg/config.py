@@ -267,26 +267,34 @@ def config_dir() -> Path:
     return Path(str(resources.files("configs")))
 
 
+def resolve_ready_file(name_or_path: str, directory: Path, what: str) -> Path:
+    """A path as given, or the name of a ready file in ``directory`` (``hopper`` ->
+    ``<directory>/hopper.yaml``); ``what`` names the flag in the error."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    ready = directory / f"{name_or_path}.yaml"
+    if ready.is_file():
+        return ready
+    names = sorted(p.stem for p in directory.glob("*.yaml"))
+    raise ConfigError(f"{what}: no file {name_or_path!r}; ready ones: {', '.join(names)}")
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+
+
 def resolve_config_path(name_or_path: str) -> Path:
     """A path as given, or the name of a ready config (``hopper`` -> configs/hopper.yaml)."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    ready = config_dir() / f"{name_or_path}.yaml"
-    if ready.exists():
-        return ready
-    names = sorted(p.stem for p in config_dir().glob("*.yaml"))
-    raise ConfigError(f"--config: no file {name_or_path!r}; ready configs: {', '.join(names)}")
+    return resolve_ready_file(name_or_path, config_dir(), "--config")
 
 
 def load(name_or_path: str | Path) -> Config:
     """Load and validate a YAML config file (or a ready config by name)."""
-    path = resolve_config_path(str(name_or_path))
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return from_dict(data)
+    return from_dict(read_yaml(resolve_config_path(str(name_or_path))) or {})
 
 
 def save(cfg: Config, path: Path) -> None:

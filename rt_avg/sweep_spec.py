@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
-
 from rt_avg import config as C
 from rt_avg.config import Config, ConfigError
 
@@ -236,24 +234,13 @@ def sweeps_dir() -> Path:
 
 def resolve_sweep_path(name_or_path: str) -> Path:
     """A path as given, or a ready sweep's name (``smoke`` -> configs/sweeps/smoke.yaml)."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    ready = sweeps_dir() / f"{name_or_path}.yaml"
-    if ready.is_file():
-        return ready
-    names = sorted(p.stem for p in sweeps_dir().glob("*.yaml"))
-    raise ConfigError(f"sweep: no file {name_or_path!r}; ready sweeps: {', '.join(names)}")
+    return C.resolve_ready_file(name_or_path, sweeps_dir(), "sweep")
 
 
 def load(name_or_path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (or a ready sweep by name)."""
     path = resolve_sweep_path(str(name_or_path))
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return parse(data, source=str(path))
+    return parse(C.read_yaml(path), source=str(path))
 
 
 # ----------------------------------------------------------------------------- expansion

@@ -87,7 +87,7 @@ def test_cli_rejects_bad_flags(tmp_path, capsys):
     assert main(["train", "--set", "gamma=9"]) == 2
     assert "section.key=value" in capsys.readouterr().err
     assert main(["train", "--config", "no-such-config"]) == 2
-    assert "ready configs" in capsys.readouterr().err
+    assert "ready ones: " in capsys.readouterr().err
     assert main(["train", "--env", "CartPole-v1", "--run-dir", str(tmp_path / "r")]) == 2
     assert "1-D continuous Box" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

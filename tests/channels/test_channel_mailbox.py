@@ -37,7 +37,7 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 def ray_runtime():
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     if started:
         ray.shutdown()

@@ -4,7 +4,6 @@ import time
 
 import gymnasium as gym
 import numpy as np
-import pytest
 
 from helpers import quick_config
 from rt_avg.channels import LatestChannel, transition_dtype
