@@ -84,7 +84,6 @@ class AVGLearner:
         self._obs2 = torch.empty(2, obs_dim)
         self._critic_in = torch.empty(2, obs_dim + act_dim)
         self._one = torch.ones(1, 1)
-        self._eps2 = np.empty((2, act_dim), dtype=np.float32)
 
     def update(self, t: Transition) -> UpdateStats:
         """One AVG update from one transition."""
@@ -93,18 +92,18 @@ class AVGLearner:
         # Actor forward on [S; S'] with the taken noise for S and fresh noise for S'.
         obs2 = self._obs2.numpy()
         obs2[0], obs2[1] = t.obs, t.next_obs
-        eps2 = self._eps2
-        eps2[0] = t.eps
-        self.rng.standard_normal(out=eps2[1], dtype=np.float32)
+        eps = t.eps.tolist()
+        eps_next = self.rng.standard_normal(self.act_dim, dtype=np.float32).tolist()
         out, a_cache = self.actor.forward_cached(self._obs2)
-        s = self.head.sample(out.numpy(), eps2)
+        rows = out.tolist()
+        s, s_next = self.head.sample(rows[0], eps), self.head.sample(rows[1], eps_next)
 
         # Critic forward on [(S, A); (S', A')]; A enters as a constant.
         critic_in = self._critic_in.numpy()
-        critic_in[:, :n], critic_in[:, n:] = obs2, s.action
+        critic_in[:, :n], critic_in[:, n:] = obs2, (s.action, s_next.action)
         q, c_cache = self.critic.forward_cached(self._critic_in)
-        q0, q1 = float(q[0, 0]), float(q[1, 0])
-        logp0, logp1 = float(s.log_prob[0]), float(s.log_prob[1])
+        q0, q1 = q.view(-1).tolist()
+        logp0, logp1 = s.log_prob, s_next.log_prob
 
         gamma_t = 0.0 if t.terminated else cfg.gamma
         sigma = self.td_scaler.update(t.reward - eta * logp0, gamma_t,
@@ -115,8 +114,8 @@ class AVGLearner:
         # d/dQ (delta/sigma)^2 = -2 delta / sigma^2) and dQ/dA (for the actor).
         dq_dx = self.critic.backward(self._one, c_cache, row=0,
                                      scale=-2.0 * delta / (sigma * sigma), input_grad=True)
-        g_out = self.head.actor_loss_grad(s, eps2, dq_dx.numpy()[:, n:], eta)
-        self.actor.backward(torch.from_numpy(g_out), a_cache, row=0)
+        g_out = self.head.actor_loss_grad(s, eps, dq_dx[0, n:].tolist(), eta)
+        self.actor.backward(torch.tensor([g_out]), a_cache, row=0)
 
         self.critic_opt.step()
         self.actor_opt.step()

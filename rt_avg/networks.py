@@ -42,12 +42,12 @@ def _activate(kind: str, z: Tensor) -> Tensor:
     return torch.tanh(z)
 
 
-def _activation_backward(kind: str, g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+def _activation_backward(kind: str, g: Tensor, z: Tensor, h: Tensor | None) -> Tensor:
     """Gradient through the activation; ``z`` is its input, ``h`` its output."""
     if kind == "leaky_relu":
         return torch.ops.aten.leaky_relu_backward(g, z, LEAKY_SLOPE, False)
     if kind == "relu":
-        return torch.ops.aten.threshold_backward(g, h, 0.0)
+        return torch.ops.aten.threshold_backward(g, z, 0.0)
     return torch.ops.aten.tanh_backward(g, h)
 
 
@@ -148,13 +148,14 @@ class MLP(nn.Module):
         input when ``input_grad`` is set, else None.
         """
         last = len(self._layers) - 1
+        sl = slice(row, row + 1)
         g = g_out
         for i in range(last, -1, -1):
             w, _, w_grad, b_grad = self._layers[i]
-            g_scaled = g if scale == 1.0 else g * scale
-            # Outer product g^T x straight into the gradient buffer.
-            torch.mul(g_scaled.view(-1, 1), cache.inputs[i][row], out=w_grad)
-            b_grad.copy_(g_scaled[0])
+            # Bias gradient = scaled g; the weight gradient is its outer product with the
+            # layer input, written straight into the gradient buffer.
+            torch.mul(g, scale, out=b_grad.view(1, -1))
+            torch.mul(b_grad.view(-1, 1), cache.inputs[i][sl], out=w_grad)
             if i == 0 and not input_grad:
                 return None
             g = torch.mm(g, w)
@@ -163,10 +164,10 @@ class MLP(nn.Module):
             if i == last and cache.norm is not None:
                 # d(h/n)/dh = (I - p p^T) / n; in the skipped case (n = 1, p = h ~ 0) this
                 # is the identity up to O(NORM_EPS^2).
-                p = cache.inputs[i][row:row + 1]
+                p = cache.inputs[i][sl]
                 g = (g - p * (g * p).sum()) / cache.norm[row]
-            g = _activation_backward(self.activation, g, cache.pre[i - 1][row:row + 1],
-                                     cache.post[i - 1][row:row + 1])
+            g = _activation_backward(self.activation, g, cache.pre[i - 1][sl],
+                                     cache.post[i - 1][sl] if self.activation == "tanh" else None)
         return None
 
 

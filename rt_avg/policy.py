@@ -66,15 +66,15 @@ class Policy:
 
     def act(self, obs: np.ndarray) -> ActionSample:
         """Sample a = tanh(mu + std * eps) for a normalised observation."""
-        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).numpy()
-        eps = self.rng.standard_normal((1, self.act_dim), dtype=np.float32)
-        squashed = self.head.sample(out, eps).action[0]
-        return ActionSample(self.action_map(squashed), squashed, eps[0])
+        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
+        eps = self.rng.standard_normal(self.act_dim, dtype=np.float32)
+        squashed = np.array(self.head.sample(out, eps.tolist()).action)
+        return ActionSample(self.action_map(squashed), squashed, eps)
 
     def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
         """The mean action tanh(mu), mapped to the env's bounds (evaluation)."""
-        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).numpy()
-        return self.action_map(self.head.mean_action(out[0]))
+        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
+        return self.action_map(np.array(self.head.mean_action(out)))
 
     def load_weights(self, flat: torch.Tensor, version: int) -> None:
         """Install actor weights published by the learner (``AVGLearner.actor_weights``)."""

@@ -167,3 +167,35 @@ def test_flat_adam_matches_torch_adam(beta1):
         ours.step()
         ref.step()
         torch.testing.assert_close(p_ours, p_ref.detach(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "relu", "tanh"])
+@pytest.mark.parametrize("norm", [True, False])
+def test_mlp_backward_matches_autograd(activation, norm):
+    from rt_avg.networks import MLP
+
+    torch.manual_seed(1)
+    net = MLP(4, (6, 5), (3,), activation, norm)
+    x = torch.randn(2, 4)
+    g_out = torch.randn(1, 3)
+    out, cache = net.forward_cached(x)
+    gx = net.backward(g_out, cache, row=1, scale=0.5, input_grad=True)
+    # Independent: autograd on float64 copies, row 1 only.
+    params = [(w.detach().double().requires_grad_(), b.detach().double().requires_grad_())
+              for w, b, *_ in net._layers]
+    xr = x[1:2].double().requires_grad_()
+    h = xr
+    act = {"leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01),
+           "relu": torch.relu, "tanh": torch.tanh}[activation]
+    for w, b in params[:-1]:
+        h = act(h @ w.T + b)
+    if norm:
+        h = h / h.norm(dim=-1, keepdim=True)
+    ref = h @ params[-1][0].T + params[-1][1]
+    torch.testing.assert_close(out[1:2].double(), ref.detach(), rtol=1e-5, atol=1e-6)
+    flat = [p for pair in params for p in pair]
+    grads = torch.autograd.grad((ref * g_out.double()).sum(), [xr, *flat])
+    torch.testing.assert_close(gx.double(), grads[0], rtol=1e-4, atol=1e-6)
+    ours = [t for *_, gw, gb in net._layers for t in (gw, gb)]
+    for o, r in zip(ours, grads[1:]):
+        torch.testing.assert_close(o.double(), 0.5 * r, rtol=1e-4, atol=1e-6)
