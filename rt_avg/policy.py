@@ -59,6 +59,7 @@ class Policy:
                                          cfg.log_std_max)
         self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 2])))
         self.version = 0
+        self._zeros = [0.0] * self.act_dim
 
     def observe(self, raw_obs: np.ndarray) -> np.ndarray:
         """Normalise an observation from the env, updating the statistics unless frozen."""
@@ -70,6 +71,12 @@ class Policy:
         eps = self.rng.standard_normal(self.act_dim, dtype=np.float32)
         squashed = np.array(self.head.sample(out, eps.tolist()).action)
         return ActionSample(self.action_map(squashed), squashed, eps)
+
+    def warm_up(self, obs: np.ndarray) -> None:
+        """Go through ``act`` once without drawing noise or changing any state, and discard
+        the result: brings code and weights back into the caches."""
+        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
+        self.action_map(np.array(self.head.sample(out, self._zeros).action))
 
     def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
         """The mean action tanh(mu), mapped to the env's bounds (evaluation)."""

@@ -99,6 +99,11 @@ class EnvWorker:
                 reported = True
         return False
 
+    def _warm_up(self) -> None:
+        """A throw-away policy pass (no RNG draw, no state change) before the deadline."""
+        if self.loop.state.obs is not None:
+            self.policy.warm_up(self.loop.state.obs)
+
     def _pick_up_weights(self) -> None:
         if (rec := self.weights.read_latest(self._weights_seq)) is not None:
             self._load(rec)
@@ -107,7 +112,7 @@ class EnvWorker:
         """Called by the task between sending a command and reading its sensors."""
         if self.cfg.run.mode != "sequential":
             self._pick_up_weights()
-        self._cycle = self._pacer.wait()
+        self._cycle = self._pacer.wait(self._warm_up)
 
     # ---------------------------------------------------------------- the loop
 
@@ -130,7 +135,7 @@ class EnvWorker:
                     start, overran = self._cycle  # waited inside the previous step,
                     t_obs = start  # right before the task read its sensors
                 else:
-                    start, overran = pacer.wait()
+                    start, overran = pacer.wait(self._warm_up)
                     t_obs = max(t_obs, start)
                 result = self.loop.step()
                 step = self.loop.state.step

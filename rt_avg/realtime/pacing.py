@@ -10,6 +10,7 @@ back to make up for lost time).
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 
 class Pacer:
@@ -23,8 +24,14 @@ class Pacer:
         """Forget the schedule: the next ``wait`` starts a new one immediately."""
         self._next = None
 
-    def wait(self) -> tuple[int, bool]:
-        """Block until the next cycle starts; return (start time in monotonic ns, overran)."""
+    def wait(self, warm_up: Callable[[], object] | None = None) -> tuple[int, bool]:
+        """Block until the next cycle starts; return (start time in monotonic ns, overran).
+
+        ``warm_up`` runs once between the sleep and the spin: after tens of milliseconds
+        asleep the caches are cold and the first policy pass costs ten times its usual
+        time, which would land on the action latency; a throw-away pass just before the
+        deadline takes that cost off it.
+        """
         now = time.monotonic_ns()
         if self.dt_ns == 0:
             return now, False
@@ -38,6 +45,8 @@ class Pacer:
             remaining = self._next - now - self.spin_ns
             if remaining > 0:
                 time.sleep(remaining / 1e9)
+                if warm_up is not None:
+                    warm_up()
             while time.monotonic_ns() < self._next:
                 pass
         start = time.monotonic_ns()
