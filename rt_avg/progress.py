@@ -16,12 +16,12 @@ def _fmt_duration(s: float) -> str:
 class Progress:
     """Call :meth:`update` every step (cheap); it redraws at most every ``every_s``.
 
-    On a TTY the line is redrawn in place; when not a TTY, ``plain_every_s`` > 0 prints a
-    plain line that often (0 keeps it quiet, the default for the inline runner).
+    On a TTY the line is redrawn in place twice a second; when not a TTY (a log file, a
+    cluster job) a plain line is printed every ``plain_every_s`` seconds (0: never).
     """
 
     def __init__(self, total_steps: int, start_step: int = 0, stream: TextIO | None = None,
-                 every_s: float = 0.5, plain_every_s: float = 0.0) -> None:
+                 every_s: float = 0.5, plain_every_s: float = 30.0) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.total = total_steps
