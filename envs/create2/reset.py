@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from envs.create2 import oi
 from envs.create2.clock import StepClock
 from envs.create2.driver import Create2Driver, SensorFrame
 from envs.create2.oi import Mode
+from envs.create2.settings import from_mapping
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,8 @@ class ResetConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ResetConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown reset_config option(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**dict(values))
+        """Build from a plain mapping (YAML), naming unknown keys in the error."""
+        return from_mapping(cls, values, "reset_config")
 
 
 class ResetRoutine:

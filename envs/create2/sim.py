@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from envs.create2 import oi
+from envs.create2.settings import from_mapping
 
 ROBOT_RADIUS_MM = 170.0
 WHEEL_OFFSET_MM = oi.WHEEL_BASE_MM / 2.0
@@ -88,11 +89,7 @@ class ArenaConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ArenaConfig:
         """Build from a plain mapping (YAML), naming unknown keys in the error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown arena option(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**dict(values))
+        return from_mapping(cls, values, "arena")
 
     def dock_pose(self) -> tuple[float, float, float] | None:
         """Where the robot's centre sits when docked, and the dock's inward facing (rad)."""
