@@ -41,9 +41,12 @@ class LoggerActor:
     def wall_s(self) -> float:
         return time.monotonic() - self.t0
 
-    def episode(self, step: int, episode: int, ret: float, length: int) -> None:
-        self.log.episode(step, episode, ret, length, self.wall_s())
-        self.tracker.log_episode(step, episode, ret, length)
+    def episodes(self, batch: list[tuple[int, int, float, int, float]]) -> None:
+        """Episodes as (step, episode, return, length, seconds since it ended)."""
+        wall = self.wall_s()
+        for step, episode, ret, length, age_s in batch:
+            self.log.episode(step, episode, ret, length, max(wall - age_s, 0.0))
+            self.tracker.log_episode(step, episode, ret, length)
 
     def metrics(self, row: dict[str, Any]) -> None:
         self.log.metrics(row)
