@@ -27,7 +27,7 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
     elif args.env:
         cfg = C.ready_config_for_env(args.env)
     else:
-        cfg = Config()
+        cfg = C.default_config()
     sections: dict[str, dict] = {}
     if args.env and not args.resume:
         sections.setdefault("env", {})["id"] = args.env
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train an agent (default: a small simulated task)")
     t.add_argument("--config", help="YAML config file, or the name of a ready config "
-                   "(e.g. hopper); default: the embedded InvertedPendulum-v5 config")
+                   "(e.g. hopper); default: the embedded InvertedPendulum-v5 job")
     t.add_argument("--env", help="Gymnasium env id (its ready config is used when one exists)")
     t.add_argument("--steps", type=int, help="total env steps")
     t.add_argument("--seed", type=int, help="random seed")

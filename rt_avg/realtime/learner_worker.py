@@ -44,6 +44,8 @@ class LearnerWorker:
         self.stalls = 0
         self.last_env_step = 0
         self.transitions_seen = 0
+        self._publish_ns = int(cfg.realtime.sync_min_interval_s * 1e9)
+        self._next_publish_ns = 0
 
     def connect(self, transitions: LatestReader, weights: LatestWriter) -> None:
         self.transitions, self.weights = transitions, weights
@@ -96,8 +98,13 @@ class LearnerWorker:
                     window.add(stats, update_ns)
                     if timing.add(update_us=update_ns / 1e3):
                         self.sink.timing("learner", timing.take())
-                if self.learner.updates % sync_every == 0 or sync_every == 1:
-                    self._publish()
+                if cfg.run.mode == "sequential":
+                    self._publish()  # the env is waiting for exactly this update
+                elif self.learner.updates % sync_every == 0:
+                    now = time.monotonic_ns()
+                    if now >= self._next_publish_ns:
+                        self._next_publish_ns = now + self._publish_ns
+                        self._publish()
                 if len(window) >= cfg.run.metrics_every:
                     self.sink.metrics(window.flush(
                         step=self.last_env_step, updates=self.learner.updates,
