@@ -84,6 +84,10 @@ class AVGLearner:
         self._obs2 = torch.empty(2, obs_dim)
         self._critic_in = torch.empty(2, obs_dim + act_dim)
         self._one = torch.ones(1, 1)
+        self._g_out = torch.empty(1, 2 * act_dim)
+        # Float views of the output biases (numpy views of the live parameters).
+        self._actor_out_bias = self.actor.out.bias.numpy()
+        self._critic_out_bias = self.critic.out.bias.numpy()
 
     def update(self, t: Transition) -> UpdateStats:
         """One AVG update from one transition."""
@@ -113,9 +117,12 @@ class AVGLearner:
         # One critic VJP gives both dQ/dphi (scaled into the critic loss gradient,
         # d/dQ (delta/sigma)^2 = -2 delta / sigma^2) and dQ/dA (for the actor).
         dq_dx = self.critic.backward(self._one, c_cache, row=0,
-                                     scale=-2.0 * delta / (sigma * sigma), input_grad=True)
+                                     scale=-2.0 * delta / (sigma * sigma), input_grad=True,
+                                     out_dot=q0 - self._critic_out_bias[0])
         g_out = self.head.actor_loss_grad(s, eps, dq_dx[0, n:].tolist(), eta)
-        self.actor.backward(torch.tensor([g_out]), a_cache, row=0)
+        self._g_out.numpy()[0] = g_out
+        self.actor.backward(self._g_out, a_cache, row=0, out_dot=sum(
+            g * (o - b) for g, o, b in zip(g_out, rows[0], self._actor_out_bias)))
 
         self.critic_opt.step()
         self.actor_opt.step()
