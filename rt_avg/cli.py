@@ -170,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Real-time incremental reinforcement learning with Action Value Gradient (AVG)."))
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train an agent (default: a small simulated task)")
+    from rt_avg.config import config_dir
+
+    ready = ", ".join(sorted(p.stem for p in config_dir().glob("*.yaml")))
+    t = sub.add_parser("train", help="train an agent (default: a small simulated task)",
+                       epilog=f"ready configs: {ready}")
     t.add_argument("--config", help="YAML config file, or the name of a ready config "
                    "(e.g. hopper); default: the embedded InvertedPendulum-v5 job")
     t.add_argument("--env", help="Gymnasium env id (its ready config is used when one exists)")
