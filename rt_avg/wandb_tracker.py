@@ -27,6 +27,8 @@ import json
 import math
 import netrc
 import os
+import secrets
+import string
 import subprocess
 import sys
 import threading
@@ -266,10 +268,18 @@ class WandbTracker:
         t = cfg.tracking
         config = to_dict(cfg)
         config["code"] = {"version": code_version()}
+        # One wandb run per run directory: a resumed run (rt-avg train --resume) continues
+        # the same wandb run instead of starting a new one.
+        id_file = self.run_dir / "wandb" / "run_id"
+        run_id = (id_file.read_text().strip() if id_file.exists() else
+                  "".join(secrets.choice(string.ascii_lowercase + string.digits)
+                          for _ in range(8)))
+        id_file.parent.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(run_id)
         self.run = wandb.init(
             project=t.project, entity=t.entity, group=t.group, tags=list(t.tags) or None,
             name=self.run_dir.name, job_type=cfg.run.mode, config=config,
-            dir=str(self.run_dir), mode=self.decision.mode,
+            dir=str(self.run_dir), mode=self.decision.mode, id=run_id, resume="allow",
             settings=wandb.Settings(
                 # The run directory is the record: no console capture (it would wrap the
                 # process's stdout under the live progress line), no code snapshot.

@@ -132,3 +132,20 @@ def test_sync_command_names_the_offline_run(tracked):
     run_file = find_run_file(path)
     assert sync_command(path) == f"wandb sync {run_file.parent}"
     assert sync_command(path / "nowhere") is None
+
+
+def test_resumed_run_keeps_its_wandb_run_id(tmp_path):
+    from rt_avg.config import Config
+    from rt_avg.inline import train_inline
+
+    cfg = Config().replace(run={"steps": 300, "seed": 0, "checkpoint_every": 10**9,
+                                "metrics_every": 100},
+                           agent={"hidden_sizes": [32, 32]},
+                           tracking={"wandb": True, "mode": "offline"})
+    train_inline(cfg, tmp_path / "run", progress=False)
+    first = (tmp_path / "run" / "wandb" / "run_id").read_text()
+    train_inline(cfg.replace(run={"steps": 600}), tmp_path / "run", resume=True, progress=False)
+    assert (tmp_path / "run" / "wandb" / "run_id").read_text() == first
+    runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    # (two offline directories, or one when both starts fall in the same second)
+    assert runs and all(f"-{first}" in r.name for r in runs)
