@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "call; modes: async vs sequential with a slow learner")
     b.add_argument("--env", default=DEFAULT_BENCH_ENV)
     b.add_argument("--config", help="config whose agent settings to use")
-    b.add_argument("--iterations", type=int, default=5000, help="update/channel: samples")
+    b.add_argument("--iterations", type=int, default=20000, help="update/channel: samples")
     b.add_argument("--dt-ms", type=float, default=40.0, help="modes: control period")
     b.add_argument("--learner-delay-ms", type=float, default=60.0,
                    help="modes: extra time per update, making the learner slower than dt")

@@ -26,7 +26,8 @@ from rt_avg.adam import FlatAdam
 from rt_avg.config import AgentConfig
 from rt_avg.networks import MLP
 from rt_avg.normalization import TDErrorScaler
-from rt_avg.policy import build_actor, build_critic, rng_state, set_rng_state
+from rt_avg.noise import NoiseStream
+from rt_avg.policy import build_actor, build_critic
 from rt_avg.squashed_gaussian import SquashedGaussianHead
 
 
@@ -79,7 +80,7 @@ class AVGLearner:
         self.td_scaler = TDErrorScaler(enabled=cfg.scale_td)
         self.head = SquashedGaussianHead(act_dim, cfg.std_param, cfg.log_std_min,
                                          cfg.log_std_max)
-        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 1])))
+        self.noise = NoiseStream(seed, 1, act_dim)  # next-action noise
         self.updates = 0
         self._obs2 = torch.empty(2, obs_dim)
         self._critic_in = torch.empty(2, obs_dim + act_dim)
@@ -97,7 +98,7 @@ class AVGLearner:
         obs2 = self._obs2.numpy()
         obs2[0], obs2[1] = t.obs, t.next_obs
         eps = t.eps.tolist()
-        eps_next = self.rng.standard_normal(self.act_dim, dtype=np.float32).tolist()
+        eps_next = self.noise.next()
         out, a_cache = self.actor.forward_cached(self._obs2)
         rows = out.tolist()
         s, s_next = self.head.sample(rows[0], eps), self.head.sample(rows[1], eps_next)
@@ -137,7 +138,7 @@ class AVGLearner:
         return {
             "actor": self.actor.flat_param.clone(), "critic": self.critic.flat_param.clone(),
             "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-            "td_scaler": self.td_scaler.state_dict(), "rng": rng_state(self.rng),
+            "td_scaler": self.td_scaler.state_dict(), "noise": self.noise.state_dict(),
             "updates": self.updates,
         }
 
@@ -147,5 +148,5 @@ class AVGLearner:
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.td_scaler.load_state_dict(state["td_scaler"])
-        set_rng_state(self.rng, state["rng"])
+        self.noise.load_state_dict(state["noise"])
         self.updates = int(state["updates"])

@@ -14,6 +14,7 @@ import torch
 from rt_avg.actions import ActionMap
 from rt_avg.config import AgentConfig
 from rt_avg.networks import MLP
+from rt_avg.noise import NoiseStream
 from rt_avg.normalization import ObservationNormalizer
 from rt_avg.squashed_gaussian import SquashedGaussianHead
 
@@ -26,14 +27,6 @@ def build_actor(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
 def build_critic(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
     """Critic Q(s, a) on concat(obs, action)."""
     return MLP(obs_dim + act_dim, cfg.hidden_sizes, (1,), cfg.activation, cfg.penultimate_norm)
-
-
-def rng_state(rng: np.random.Generator) -> dict:
-    return rng.bit_generator.state
-
-
-def set_rng_state(rng: np.random.Generator, state: dict) -> None:
-    rng.bit_generator.state = state
 
 
 @dataclass
@@ -57,7 +50,7 @@ class Policy:
         self.normalizer = ObservationNormalizer(obs_dim, enabled=cfg.normalize_obs)
         self.head = SquashedGaussianHead(self.act_dim, cfg.std_param, cfg.log_std_min,
                                          cfg.log_std_max)
-        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 2])))
+        self.noise = NoiseStream(seed, 2, self.act_dim)  # acting noise
         self.version = 0
         self._zeros = [0.0] * self.act_dim
 
@@ -68,9 +61,9 @@ class Policy:
     def act(self, obs: np.ndarray) -> ActionSample:
         """Sample a = tanh(mu + std * eps) for a normalised observation."""
         out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
-        eps = self.rng.standard_normal(self.act_dim, dtype=np.float32)
-        squashed = np.array(self.head.sample(out, eps.tolist()).action)
-        return ActionSample(self.action_map(squashed), squashed, eps)
+        eps = self.noise.next()
+        squashed = np.array(self.head.sample(out, eps).action)
+        return ActionSample(self.action_map(squashed), squashed, np.array(eps, np.float32))
 
     def warm_up(self, obs: np.ndarray) -> None:
         """Go through ``act`` once without drawing noise or changing any state, and discard
@@ -89,10 +82,10 @@ class Policy:
         self.version = version
 
     def state_dict(self) -> dict:
-        return {"normalizer": self.normalizer.state_dict(), "rng": rng_state(self.rng),
+        return {"normalizer": self.normalizer.state_dict(), "noise": self.noise.state_dict(),
                 "version": self.version}
 
     def load_state_dict(self, state: dict) -> None:
         self.normalizer.load_state_dict(state["normalizer"])
-        set_rng_state(self.rng, state["rng"])
+        self.noise.load_state_dict(state["noise"])
         self.version = int(state["version"])

@@ -104,8 +104,7 @@ def test_update_matches_hand_written_step(terminated, truncated, beta1, std_para
     t = Transition(rng.normal(size=OBS).astype(np.float32), rng.normal(size=ACT).astype(np.float32),
                    0.7, rng.normal(size=OBS).astype(np.float32), terminated, truncated)
     # The fresh next-action noise the learner will draw.
-    probe = copy.deepcopy(learner.rng)
-    eps_next = probe.standard_normal(ACT, dtype=np.float32)
+    eps_next = np.array(copy.deepcopy(learner.noise).next(), np.float32)
 
     scaler = copy.deepcopy(learner.td_scaler)
     ref_pre = _reference(learner, t, eps_next, 1.0, cfg)  # logp needed for the scaler
@@ -136,7 +135,7 @@ def test_each_loss_reaches_only_its_own_network():
     rng = np.random.default_rng(6)
     t = Transition(rng.normal(size=OBS).astype(np.float32), rng.normal(size=ACT).astype(np.float32),
                    1.5, rng.normal(size=OBS).astype(np.float32), False, False)
-    eps_next = copy.deepcopy(learner.rng).standard_normal(ACT, dtype=np.float32)
+    eps_next = np.array(copy.deepcopy(learner.noise).next(), np.float32)
     ref = _reference(learner, t, eps_next, 1.0, cfg)
     # Gradient of the *sum* of both losses w.r.t. the critic, for contrast.
     critic_p = _params(learner.critic)
