@@ -57,7 +57,8 @@ class EnvActor(_WorkerActor):
 
     def info(self) -> dict[str, Any]:
         return {"obs_dim": self.worker.obs_dim, "act_dim": self.worker.act_dim,
-                "node_id": current_node_id(), "pid": os.getpid()}
+                "node_id": current_node_id(), "pid": os.getpid(),
+                "cpus": sorted(os.sched_getaffinity(0))}
 
     def open_transitions(self, reader_node_id: str) -> Any:
         self._transitions = open_channel(
@@ -85,7 +86,8 @@ class LearnerActor(_WorkerActor):
                                     update_delay_s)
 
     def info(self) -> dict[str, Any]:
-        return {"node_id": current_node_id(), "pid": os.getpid()}
+        return {"node_id": current_node_id(), "pid": os.getpid(),
+                "cpus": sorted(os.sched_getaffinity(0))}
 
     def open_weights(self, reader_node_id: str) -> Any:
         self._weights = open_channel(weights_dtype(self.worker.n_weights),

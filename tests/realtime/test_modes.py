@@ -71,6 +71,14 @@ def test_sequential_reproduces_inline_exactly(tmp_path):
     assert torch.equal(a["learner"]["critic"], b["learner"]["critic"])
 
 
+def test_actors_are_pinned_to_the_configured_cpus(tmp_path):
+    cfg = quick_config(200, run={"mode": "async", "steps": 200, "checkpoint_every": 10**9},
+                       realtime={"cpu_affinity": {"env": [0], "learner": [1]}})
+    train_realtime(cfg, tmp_path / "run", progress=False, print_summary=False)
+    placement = json.loads((tmp_path / "run" / "actors.json").read_text())
+    assert placement["env"]["cpus"] == [0] and placement["learner"]["cpus"] == [1]
+
+
 def test_async_resume_continues_run(tmp_path):
     cfg = quick_config(600, run={"mode": "async", "steps": 600, "seed": 1,
                                  "checkpoint_every": 10**9, "metrics_every": 100})
