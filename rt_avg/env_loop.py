@@ -36,7 +36,6 @@ class EpisodeRecord:
 class StepResult:
     transition: Transition
     episode: EpisodeRecord | None  # set when this step ended an episode
-    act_ns: int  # policy time: normalised observation in -> action sampled
     action: np.ndarray  # what was sent to the env
     t_act_ns: int  # time.monotonic_ns() when the action was handed to the env
 
@@ -73,9 +72,7 @@ class EnvLoop:
 
     def step(self) -> StepResult:
         s = self.state
-        t0 = time.perf_counter_ns()
         sample = self.policy.act(s.obs)
-        act_ns = time.perf_counter_ns() - t0
         t_act_ns = time.monotonic_ns()
         raw, reward, terminated, truncated, _ = self.env.step(sample.env_action)
         next_obs = self.policy.observe(raw)
@@ -91,7 +88,7 @@ class EnvLoop:
                                    len(s.episode_actions), bool(terminated))
             s.episode += 1
             self._reset()
-        return StepResult(transition, record, act_ns, sample.env_action, t_act_ns)
+        return StepResult(transition, record, sample.env_action, t_act_ns)
 
     def state_dict(self) -> dict:
         s = self.state
