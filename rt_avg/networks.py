@@ -108,8 +108,8 @@ class MLP(nn.Module):
         # gradient is kept as a row (1, O) and a column (O, 1) view for the backward pass.
         layers = [*self.hidden, self.out]
         by_param = dict(zip((id(p) for p in params), grads))
-        self._layers = [(l.weight, l.bias, by_param[id(l.weight)], by_param[id(l.bias)])
-                        for l in layers]
+        self._layers = [(lin.weight, lin.bias, by_param[id(lin.weight)], by_param[id(lin.bias)])
+                        for lin in layers]
         self._bias_views = [(gb.view(1, -1), gb.view(-1, 1)) for *_, gb in self._layers]
         return flat, grad
 
