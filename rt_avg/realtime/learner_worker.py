@@ -63,7 +63,7 @@ class LearnerWorker:
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        sync_every = 1 if cfg.run.mode == "sequential" else cfg.realtime.sync_every
+        sync_every = cfg.realtime.sync_every  # sequential mode publishes every update
         window = MetricsWindow(cfg.agent.entropy_coef)
         timing = TimingBuffer(LEARNER_FIELDS)
         self._publish()  # the env acts with exactly these initial weights
