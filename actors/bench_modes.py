@@ -11,7 +11,7 @@ from pathlib import Path
 import ray
 import torch
 
-from actors.driver import init_ray, train_realtime
+from rt_avg.actors.driver import init_ray, train_realtime
 from rt_avg.agent import build_learner, build_policy, env_dims
 from rt_avg.config import Config
 from rt_avg.env_loop import EnvLoop

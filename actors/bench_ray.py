@@ -7,7 +7,7 @@ import time
 import numpy as np
 import ray
 
-from actors.mailbox import MailboxWriter
+from rt_avg.actors.mailbox import MailboxWriter
 from rt_avg.channels import transition_dtype
 
 _WARMUP = 50

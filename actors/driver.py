@@ -17,8 +17,8 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from actors.logger_actor import LoggerActor
-from actors.roles import EnvActor, LearnerActor
+from rt_avg.actors.logger_actor import LoggerActor
+from rt_avg.actors.roles import EnvActor, LearnerActor
 from rt_avg.channels import cleanup_stale
 from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
 from rt_avg.config import Config, ConfigError, to_dict

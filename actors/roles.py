@@ -12,8 +12,8 @@ from typing import Any
 
 import ray
 
-from actors.mailbox import current_node_id, open_channel
-from actors.sink import RaySink
+from rt_avg.actors.mailbox import current_node_id, open_channel
+from rt_avg.actors.sink import RaySink
 from rt_avg.channels import transition_dtype
 from rt_avg.config import from_dict
 from rt_avg.realtime.env_worker import EnvWorker

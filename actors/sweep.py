@@ -41,7 +41,7 @@ from typing import Any
 
 import ray
 
-from actors.driver import init_ray
+from rt_avg.actors.driver import init_ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

@@ -13,9 +13,9 @@ CREATE2_MOVER_ID = "rt_avg/Create2-Mover-v0"
 
 def _register() -> None:
     if UR5_REACHER_ID not in registry:
-        register(id=UR5_REACHER_ID, entry_point="envs.ur5.task:URReacherEnv")
+        register(id=UR5_REACHER_ID, entry_point="rt_avg.envs.ur5.task:URReacherEnv")
     if CREATE2_MOVER_ID not in registry:
-        register(id=CREATE2_MOVER_ID, entry_point="envs.create2.task:CreateMoverEnv")
+        register(id=CREATE2_MOVER_ID, entry_point="rt_avg.envs.create2.task:CreateMoverEnv")
 
 
 _register()

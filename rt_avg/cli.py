@@ -63,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = train_inline(cfg, run_path, resume=resume, stop=stop,
                                   progress=not args.quiet)
         else:
-            from actors.driver import train_realtime
+            from rt_avg.actors.driver import train_realtime
             result = train_realtime(cfg, run_path, resume=resume, stop=stop,
                                     address=args.address, progress=not args.quiet)
     from rt_avg.run_dir import read_episodes
@@ -107,7 +107,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         lines = [f"{k:>16s}: p50 {out[f'{k}_us_p50']:8.1f} us   p99 {out[f'{k}_us_p99']:8.1f} us"
                  for k in ("act", "update", "act_plus_update")]
     elif args.what == "channel":
-        from actors.bench_ray import bench_ray_call
+        from rt_avg.actors.bench_ray import bench_ray_call
         from rt_avg.channels.bench import bench_channel
 
         out = bench_channel(n=args.iterations)
@@ -116,7 +116,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         lines = [f"{k:>16s}: p50 {out[f'{k}_us_p50']:8.1f} us   p99 {out[f'{k}_us_p99']:8.1f} us"
                  for k in ("transition", "weights", "ray_call")]
     else:
-        from actors.bench_modes import bench_modes
+        from rt_avg.actors.bench_modes import bench_modes
 
         validate_env_id(args.env)
         cfg = C.load(args.config) if args.config else C.ready_config_for_env(args.env)
@@ -147,7 +147,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from actors.sweep import run_sweep
+    from rt_avg.actors.sweep import run_sweep
 
     return run_sweep(args.sweep_file, address=args.address, sweep_dir=args.sweep_dir,
                      num_cpus=args.num_cpus)
@@ -160,7 +160,7 @@ def cmd_sweep_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_twin(args: argparse.Namespace) -> int:
-    from envs.create2.emulator import main as create2_twin
+    from rt_avg.envs.create2.emulator import main as create2_twin
 
     return create2_twin(args.twin_args)
 

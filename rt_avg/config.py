@@ -269,7 +269,7 @@ def to_dict(cfg: Any) -> dict:
 
 def config_dir() -> Path:
     """The directory of ready config files shipped with the project."""
-    return Path(str(resources.files("configs")))
+    return Path(str(resources.files("rt_avg.configs")))
 
 
 def resolve_ready_file(name_or_path: str, directory: Path, what: str) -> Path:

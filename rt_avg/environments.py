@@ -16,7 +16,7 @@ from rt_avg.config import ConfigError, EnvConfig
 
 def register_all() -> None:
     """Import the packages that register env ids (robots, dm_control via shimmy)."""
-    import envs  # noqa: F401  (registers rt_avg/... robot tasks)
+    import rt_avg.envs  # noqa: F401  (registers rt_avg/... robot tasks)
 
     # dm_control's viewer probes for a display at import; keep headless machines quiet.
     os.environ.setdefault("MUJOCO_GL", "egl")

@@ -327,7 +327,7 @@ def fingerprint(trials: tuple[Trial, ...]) -> str:
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``rt-avg sweep`` (for rt_avg/cli.py; the command calls
-    ``actors.sweep.run_sweep(args.sweep_file, args.address, args.sweep_dir, args.num_cpus)``)."""
+    ``rt_avg.actors.sweep.run_sweep(args.sweep_file, args.address, args.sweep_dir, args.num_cpus)``)."""
     p.add_argument("sweep_file", help="sweep YAML file, or the name of a ready sweep in "
                    "configs/sweeps/ (e.g. smoke)")
     p.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT); default: start "

@@ -2,6 +2,6 @@
 (``sim`` + ``emulator``) and the Create-Mover task (``task``).
 
 The task is registered as ``rt_avg/Create2-Mover-v0`` by ``envs``; import submodules
-directly (``from envs.create2.task import CreateMoverEnv``) so that importing the codec
+directly (``from rt_avg.envs.create2.task import CreateMoverEnv``) so that importing the codec
 does not pull in Gymnasium.
 """

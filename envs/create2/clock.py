@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from envs.create2.driver import Create2Driver
-from envs.create2.emulator import Emulator
+from rt_avg.envs.create2.driver import Create2Driver
+from rt_avg.envs.create2.emulator import Emulator
 
 
 class StepClock(Protocol):

@@ -29,8 +29,8 @@ from typing import Literal
 
 import serial
 
-from envs.create2 import oi
-from envs.create2.oi import Mode, Opcode
+from rt_avg.envs.create2 import oi
+from rt_avg.envs.create2.oi import Mode, Opcode
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from envs.create2 import oi
-from envs.create2.oi import Mode, Opcode
-from envs.create2.sim import ArenaConfig, Create2Sim
+from rt_avg.envs.create2 import oi
+from rt_avg.envs.create2.oi import Mode, Opcode
+from rt_avg.envs.create2.sim import ArenaConfig, Create2Sim
 
 TICK_S = 0.015  # the robot's stream period
 _MAX_CATCH_UP_TICKS = 20  # realtime: beyond this lag, skip ahead instead of bursting

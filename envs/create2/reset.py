@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from envs.create2 import oi
-from envs.create2.clock import StepClock
-from envs.create2.driver import Create2Driver, SensorFrame
-from envs.create2.oi import Mode
-from envs.create2.settings import from_mapping
+from rt_avg.envs.create2 import oi
+from rt_avg.envs.create2.clock import StepClock
+from rt_avg.envs.create2.driver import Create2Driver, SensorFrame
+from rt_avg.envs.create2.oi import Mode
+from rt_avg.envs.create2.settings import from_mapping
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from envs.create2 import oi
-from envs.create2.settings import from_mapping
+from rt_avg.envs.create2 import oi
+from rt_avg.envs.create2.settings import from_mapping
 
 ROBOT_RADIUS_MM = 170.0
 WHEEL_OFFSET_MM = oi.WHEEL_BASE_MM / 2.0

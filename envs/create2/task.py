@@ -28,12 +28,12 @@ from typing import Any, Callable, Literal
 import gymnasium as gym
 import numpy as np
 
-from envs.create2 import oi
-from envs.create2.clock import LockstepClock, StepClock, WallClock
-from envs.create2.driver import Create2Driver, DriverConfig, SensorFrame
-from envs.create2.emulator import TICK_S, Emulator, TwinConfig
-from envs.create2.reset import ResetConfig, ResetRoutine
-from envs.create2.sim import ArenaConfig
+from rt_avg.envs.create2 import oi
+from rt_avg.envs.create2.clock import LockstepClock, StepClock, WallClock
+from rt_avg.envs.create2.driver import Create2Driver, DriverConfig, SensorFrame
+from rt_avg.envs.create2.emulator import TICK_S, Emulator, TwinConfig
+from rt_avg.envs.create2.reset import ResetConfig, ResetRoutine
+from rt_avg.envs.create2.sim import ArenaConfig
 
 log = logging.getLogger(__name__)
 

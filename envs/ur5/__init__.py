@@ -10,7 +10,7 @@ Layers:
 * ``task``: ``URReacherEnv``, registered as ``rt_avg/UR5-Reacher-v0``.
 """
 
-from envs.ur5.driver import (
+from rt_avg.envs.ur5.driver import (
     DriverStats,
     JointState,
     ProtectiveStopLimitError,
@@ -21,11 +21,11 @@ from envs.ur5.driver import (
     URMotionError,
     URSafetyError,
 )
-from envs.ur5.safety import ProtectiveStopPolicy, SafetyMode
-from envs.ur5.task import URReacherEnv, reach_reward
-from envs.ur5.twin import TwinConfig, URTwin
-from envs.ur5.twin_driver import TwinDriver
-from envs.ur5.workspace import Workspace
+from rt_avg.envs.ur5.safety import ProtectiveStopPolicy, SafetyMode
+from rt_avg.envs.ur5.task import URReacherEnv, reach_reward
+from rt_avg.envs.ur5.twin import TwinConfig, URTwin
+from rt_avg.envs.ur5.twin_driver import TwinDriver
+from rt_avg.envs.ur5.workspace import Workspace
 
 __all__ = [
     "DriverStats", "JointState", "ProtectiveStopLimitError", "ProtectiveStopPolicy", "SafetyMode",

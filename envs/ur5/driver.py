@@ -50,7 +50,7 @@ class JointState:
 
     q, qd: joint angles (rad) and speeds (rad/s), 6 each, controller order.
     tcp_pose: tool pose (x, y, z, rx, ry, rz) in the controller base frame.
-    safety_mode: the controller's safety mode number (see ``envs.ur5.safety.SafetyMode``).
+    safety_mode: the controller's safety mode number (see ``rt_avg.envs.ur5.safety.SafetyMode``).
     protective_stop: whether the arm is protective-stopped (commands are ignored).
     connected: whether the link to the controller is up (False: the values are stale).
     timestamp_s: controller time for hardware, simulated time for the twin.

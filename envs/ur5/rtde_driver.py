@@ -16,7 +16,7 @@ The task thread only swaps the latest command and reads the snapshot, so it neve
 the network; faults found by the loop are raised from its next call.  ur_rtde is imported
 lazily in :meth:`RTDEDriver.connect`, so the rest of the package works without it, and the
 three ur_rtde classes can be replaced (dependency injection) by the twin-backed stand-ins
-of :mod:`envs.ur5.standin` to run this code unchanged in tests.
+of :mod:`rt_avg.envs.ur5.standin` to run this code unchanged in tests.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from envs.ur5.clock import Clock, MonotonicClock
-from envs.ur5.driver import (
+from rt_avg.envs.ur5.clock import Clock, MonotonicClock
+from rt_avg.envs.ur5.driver import (
     DriverStats,
     JointState,
     URConnectionError,
@@ -40,7 +40,7 @@ from envs.ur5.driver import (
     URSafetyError,
     as_joint_vector,
 )
-from envs.ur5.safety import FATAL_SAFETY_MODES, ProtectiveStopPolicy, ProtectiveStopSupervisor, SafetyMode
+from rt_avg.envs.ur5.safety import FATAL_SAFETY_MODES, ProtectiveStopPolicy, ProtectiveStopSupervisor, SafetyMode
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _bounded(call: Callable[[], Any], timeout_s: float, what: str) -> Any:
 
 
 class RTDEDriver:
-    """A :class:`~envs.ur5.driver.URDriver` for a real UR5 (CB3 or e-Series) over RTDE.
+    """A :class:`~rt_avg.envs.ur5.driver.URDriver` for a real UR5 (CB3 or e-Series) over RTDE.
 
     Args:
         host: the controller's IP address.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
 
-from envs.ur5.driver import ProtectiveStopLimitError
+from rt_avg.envs.ur5.driver import ProtectiveStopLimitError
 
 #: the controller refuses earlier unlocks
 MIN_UNLOCK_DELAY_S = 5.0

@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from envs.ur5.clock import Clock, MonotonicClock
-from envs.ur5.driver import JointState
-from envs.ur5.safety import SafetyMode
-from envs.ur5.twin import URTwin
+from rt_avg.envs.ur5.clock import Clock, MonotonicClock
+from rt_avg.envs.ur5.driver import JointState
+from rt_avg.envs.ur5.safety import SafetyMode
+from rt_avg.envs.ur5.twin import URTwin
 
 RTDE_PORT = 30004
 DASHBOARD_PORT = 29999

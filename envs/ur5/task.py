@@ -5,7 +5,7 @@ Reach a random target with the UR5's fingertip by commanding joint speeds.
 * ``n_joints=2`` is UR-Reacher-2: shoulder lift (joint 1) and elbow (joint 2) move, the
   other joints hold the home pose, and fingertip and target are compared in the task
   frame's y-z plane.  ``n_joints`` 1..6 moves the joints in
-  :data:`envs.ur5.workspace.MOVING_JOINTS`; from 3 joints on the comparison is in x-y-z.
+  :data:`rt_avg.envs.ur5.workspace.MOVING_JOINTS`; from 3 joints on the comparison is in x-y-z.
 * observation (float32): joint angles (n, rad), joint speeds / speed_max (n), fingertip
   minus target (2 or 3, m), previous action / speed_max (n, in [-1, 1]).
 * action (float32, rad/s): joint speeds, clipped to +-speed_max, sent with speedj at
@@ -39,13 +39,13 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
-from envs.ur5.driver import DriverStats, JointState, SteppedDriver, URDriver
-from envs.ur5.kinematics import fingertip_task
-from envs.ur5.rtde_driver import RTDEDriver
-from envs.ur5.safety import ProtectiveStopPolicy
-from envs.ur5.twin import TwinConfig
-from envs.ur5.twin_driver import TwinDriver
-from envs.ur5.workspace import MOVING_JOINTS, Workspace, target_axes
+from rt_avg.envs.ur5.driver import DriverStats, JointState, SteppedDriver, URDriver
+from rt_avg.envs.ur5.kinematics import fingertip_task
+from rt_avg.envs.ur5.rtde_driver import RTDEDriver
+from rt_avg.envs.ur5.safety import ProtectiveStopPolicy
+from rt_avg.envs.ur5.twin import TwinConfig
+from rt_avg.envs.ur5.twin_driver import TwinDriver
+from rt_avg.envs.ur5.workspace import MOVING_JOINTS, Workspace, target_axes
 
 Backend = Literal["twin", "hardware"]
 
@@ -93,7 +93,7 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         speed_max: joint speed limit (rad/s), in (0, 3.14].
         accel_max: speedj acceleration (rad/s^2, leading axis), in (0, 5].
         actuation_delay_s, sensor_noise, twin_period_s: twin options
-            (see :class:`envs.ur5.twin.TwinConfig`).
+            (see :class:`rt_avg.envs.ur5.twin.TwinConfig`).
         control_period_s: hardware control period (0.008 CB3, 0.002 e-Series).
         watchdog_s: a command older than this stops the arm; must exceed ``dt_s``.
         reset_speed, reset_accel: moveJ speed (rad/s) and acceleration for ``reset``.

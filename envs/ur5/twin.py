@@ -28,10 +28,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from envs.ur5.driver import JointState, as_joint_vector
-from envs.ur5.kinematics import fingertip_task, tcp_pose_base
-from envs.ur5.safety import MIN_UNLOCK_DELAY_S, SafetyMode
-from envs.ur5.workspace import Workspace
+from rt_avg.envs.ur5.driver import JointState, as_joint_vector
+from rt_avg.envs.ur5.kinematics import fingertip_task, tcp_pose_base
+from rt_avg.envs.ur5.safety import MIN_UNLOCK_DELAY_S, SafetyMode
+from rt_avg.envs.ur5.workspace import Workspace
 
 #: the real dashboard server's answer to a premature unlock
 EARLY_UNLOCK_MESSAGE = ("Unlock protective stop failure: Cannot unlock protective stop until 5s "

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from envs.ur5.driver import (
+from rt_avg.envs.ur5.driver import (
     DriverStats,
     JointState,
     URConnectionError,
@@ -23,13 +23,13 @@ from envs.ur5.driver import (
     URMotionError,
     as_joint_vector,
 )
-from envs.ur5.safety import ProtectiveStopPolicy, ProtectiveStopSupervisor
-from envs.ur5.twin import TwinConfig, URTwin
-from envs.ur5.workspace import Workspace
+from rt_avg.envs.ur5.safety import ProtectiveStopPolicy, ProtectiveStopSupervisor
+from rt_avg.envs.ur5.twin import TwinConfig, URTwin
+from rt_avg.envs.ur5.workspace import Workspace
 
 
 class TwinDriver:
-    """A :class:`~envs.ur5.driver.SteppedDriver` over :class:`~envs.ur5.twin.URTwin`."""
+    """A :class:`~rt_avg.envs.ur5.driver.SteppedDriver` over :class:`~rt_avg.envs.ur5.twin.URTwin`."""
 
     def __init__(self, config: TwinConfig | None = None, workspace: Workspace | None = None,
                  pstop_policy: ProtectiveStopPolicy | None = None, watchdog_s: float = 0.5,

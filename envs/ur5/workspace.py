@@ -2,7 +2,7 @@
 
 Numbers follow SenseAct's UR5 reacher setups (``ur_setups.py``):
 
-* box (task frame, see :mod:`envs.ur5.kinematics`): low (-0.2, -0.3, 0.5), high
+* box (task frame, see :mod:`rt_avg.envs.ur5.kinematics`): low (-0.2, -0.3, 0.5), high
   (0.2, 0.4, 1.0) m (SenseAct's ``UR5_default``);
 * joint limits for shoulder lift (index 1) [-180, -60] deg and elbow (index 2)
   [-120, 130] deg, the same in both SenseAct setups; the other joints (base 0, wrists 3-5)
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from envs.ur5.kinematics import fingertip_task
+from rt_avg.envs.ur5.kinematics import fingertip_task
 
 #: joints that move for each ``n_joints`` (SenseAct: 2 -> shoulder and elbow, 6 -> all)
 MOVING_JOINTS: dict[int, tuple[int, ...]] = {

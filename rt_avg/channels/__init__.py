@@ -1,6 +1,6 @@
 """Latest-value channels between processes: the writer never waits, readers get the newest record.
 
-``LatestChannel`` (shared memory, one machine) and the Ray mailbox in ``actors.mailbox``
+``LatestChannel`` (shared memory, one machine) and the Ray mailbox in ``rt_avg.actors.mailbox``
 (across machines) implement the same ``LatestWriter``/``LatestReader`` protocols.
 See docs/channels.md for the design, the memory-ordering argument and the lifecycle rules.
 """

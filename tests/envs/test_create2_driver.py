@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from envs.create2.driver import DEFAULT_STREAM_PACKETS, Create2Driver, Create2LinkError, DriverConfig
-from envs.create2.emulator import Emulator, TwinConfig
-from envs.create2.oi import Mode
-from envs.create2.sim import ArenaConfig
+from rt_avg.envs.create2.driver import DEFAULT_STREAM_PACKETS, Create2Driver, Create2LinkError, DriverConfig
+from rt_avg.envs.create2.emulator import Emulator, TwinConfig
+from rt_avg.envs.create2.oi import Mode
+from rt_avg.envs.create2.sim import ArenaConfig
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 3.0) -> None:

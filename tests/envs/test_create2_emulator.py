@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import serial
 
-from envs.create2 import oi
-from envs.create2.emulator import Emulator, TwinConfig
-from envs.create2.oi import Mode
-from envs.create2.sim import ArenaConfig
+from rt_avg.envs.create2 import oi
+from rt_avg.envs.create2.emulator import Emulator, TwinConfig
+from rt_avg.envs.create2.oi import Mode
+from rt_avg.envs.create2.sim import ArenaConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -280,7 +280,7 @@ def test_twin_config_validation() -> None:
 def test_standalone_main_prints_its_port_and_stops_on_sigint(tmp_path: Path) -> None:
     link_path = tmp_path / "ttyCreate2"
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from envs.create2.emulator import main; "
+        [sys.executable, "-c", "import sys; from rt_avg.envs.create2.emulator import main; "
          "sys.exit(main(sys.argv[1:]))", "--link", str(link_path), "--time-scale", "2"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

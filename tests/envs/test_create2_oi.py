@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from envs.create2 import oi
-from envs.create2.oi import Opcode
+from rt_avg.envs.create2 import oi
+from rt_avg.envs.create2.oi import Opcode
 
 
 def test_checksum_matches_the_spec_example_frame() -> None:

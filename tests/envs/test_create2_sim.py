@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from envs.create2 import oi
-from envs.create2.sim import ROBOT_RADIUS_MM, ArenaConfig, Create2Sim
+from rt_avg.envs.create2 import oi
+from rt_avg.envs.create2.sim import ROBOT_RADIUS_MM, ArenaConfig, Create2Sim
 
 ARENA = ArenaConfig(width_mm=3000, height_mm=2000, start_pose=(1500, 1000, 0), light_noise_std=0)
 

@@ -9,11 +9,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers the ids)
-from envs.create2.emulator import Emulator, TwinConfig
-from envs.create2.oi import Mode
-from envs.create2.sim import ROBOT_RADIUS_MM
-from envs.create2.task import CreateMoverEnv, light_bump_features
+import rt_avg.envs  # noqa: F401  (registers the ids)
+from rt_avg.envs.create2.emulator import Emulator, TwinConfig
+from rt_avg.envs.create2.oi import Mode
+from rt_avg.envs.create2.sim import ROBOT_RADIUS_MM
+from rt_avg.envs.create2.task import CreateMoverEnv, light_bump_features
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/ for the shared mixin
 from conformance import EnvConformance  # noqa: E402

@@ -5,7 +5,7 @@ import json
 import pytest
 import ray
 
-from actors.driver import train_realtime
+from rt_avg.actors.driver import train_realtime
 from rt_avg import config as C
 from rt_avg.inline import train_inline
 from rt_avg.run_dir import read_episodes

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from envs.ur5.rtde_driver import RTDEDriver
-from envs.ur5.safety import SafetyMode
-from envs.ur5.task import URReacherEnv
-from envs.ur5.workspace import Workspace
+from rt_avg.envs.ur5.rtde_driver import RTDEDriver
+from rt_avg.envs.ur5.safety import SafetyMode
+from rt_avg.envs.ur5.task import URReacherEnv
+from rt_avg.envs.ur5.workspace import Workspace
 
 pytestmark = pytest.mark.hardware
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from envs.ur5.kinematics import (
+from rt_avg.envs.ur5.kinematics import (
     base_to_task,
     fingertip_base,
     fingertip_task,

@@ -7,18 +7,18 @@ import time
 import numpy as np
 import pytest
 
-from envs.ur5.clock import MonotonicClock, SimClock
-from envs.ur5.driver import (
+from rt_avg.envs.ur5.clock import MonotonicClock, SimClock
+from rt_avg.envs.ur5.driver import (
     ProtectiveStopLimitError,
     URConnectionError,
     URDriver,
     URSafetyError,
 )
-from envs.ur5.rtde_driver import RTDEDriver
-from envs.ur5.safety import ProtectiveStopPolicy
-from envs.ur5.standin import TwinController
-from envs.ur5.task import URReacherEnv
-from envs.ur5.workspace import Workspace
+from rt_avg.envs.ur5.rtde_driver import RTDEDriver
+from rt_avg.envs.ur5.safety import ProtectiveStopPolicy
+from rt_avg.envs.ur5.standin import TwinController
+from rt_avg.envs.ur5.task import URReacherEnv
+from rt_avg.envs.ur5.workspace import Workspace
 
 HOST = "10.0.0.2"
 PERIOD = 0.008

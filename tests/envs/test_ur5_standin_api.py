@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from envs.ur5.standin import TwinController
+from rt_avg.envs.ur5.standin import TwinController
 
 rtde_control = pytest.importorskip("rtde_control")
 rtde_receive = pytest.importorskip("rtde_receive")
@@ -104,7 +104,7 @@ def test_standin_methods_match_the_real_api(standin, real):
 
 
 def test_the_driver_uses_only_methods_the_standin_has():
-    import envs.ur5.rtde_driver as module
+    import rt_avg.envs.ur5.rtde_driver as module
 
     source = inspect.getsource(module)
     used = set(re.findall(r"self\._(?:control|receive|dashboard)\.(\w+)\(", source))

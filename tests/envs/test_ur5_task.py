@@ -13,10 +13,10 @@ if _TESTS not in sys.path:  # tests/conftest.py normally adds it
     sys.path.insert(0, _TESTS)
 from conformance import EnvConformance  # noqa: E402
 
-import envs  # noqa: E402,F401 - registers the ids
-from envs.ur5.kinematics import fingertip_task  # noqa: E402
-from envs.ur5.task import URReacherEnv, reach_reward  # noqa: E402
-from envs.ur5.workspace import Workspace  # noqa: E402
+import rt_avg.envs  # noqa: E402,F401 - registers the ids
+from rt_avg.envs.ur5.kinematics import fingertip_task  # noqa: E402
+from rt_avg.envs.ur5.task import URReacherEnv, reach_reward  # noqa: E402
+from rt_avg.envs.ur5.workspace import Workspace  # noqa: E402
 
 HOME = Workspace().home_q_rad
 

@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from envs.ur5.clock import SimClock
-from envs.ur5.driver import ProtectiveStopLimitError, SteppedDriver, URConnectionError
-from envs.ur5.safety import ProtectiveStopPolicy, SafetyMode
-from envs.ur5.standin import TwinController
-from envs.ur5.twin import EARLY_UNLOCK_MESSAGE, TwinConfig, URTwin
-from envs.ur5.twin_driver import TwinDriver
-from envs.ur5.workspace import Workspace
+from rt_avg.envs.ur5.clock import SimClock
+from rt_avg.envs.ur5.driver import ProtectiveStopLimitError, SteppedDriver, URConnectionError
+from rt_avg.envs.ur5.safety import ProtectiveStopPolicy, SafetyMode
+from rt_avg.envs.ur5.standin import TwinController
+from rt_avg.envs.ur5.twin import EARLY_UNLOCK_MESSAGE, TwinConfig, URTwin
+from rt_avg.envs.ur5.twin_driver import TwinDriver
+from rt_avg.envs.ur5.workspace import Workspace
 
 PERIOD = 0.008
 HOME = Workspace().home_q_rad

@@ -7,7 +7,7 @@ import pytest
 import ray
 
 from helpers import quick_config
-from actors.driver import train_realtime
+from rt_avg.actors.driver import train_realtime
 from rt_avg.channels import list_segments
 from rt_avg.checkpoint import list_checkpoints
 from rt_avg.inline import train_inline

@@ -7,7 +7,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from helpers import quick_config
-from actors.driver import train_realtime
+from rt_avg.actors.driver import train_realtime
 from rt_avg.run_dir import read_episodes
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

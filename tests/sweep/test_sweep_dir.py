@@ -8,7 +8,7 @@ import yaml
 from rt_avg import sweep_spec as S
 from rt_avg.config import ConfigError
 
-sweep = pytest.importorskip("actors.sweep")
+sweep = pytest.importorskip("rt_avg.actors.sweep")
 
 
 def _spec_file(folder, seeds=2, name="bk"):

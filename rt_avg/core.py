@@ -1,0 +1,104 @@
+"""The vocabulary every runner speaks: a transition, a learner and the acting side.
+
+A run, whatever its mode, is this loop (inline: one process; sequential and async: the
+acting side in the env process, the learner in its own, meeting through channels)::
+
+    policy = algo.make_policy(cfg, obs_space, act_space)       # acting side
+    learner = algo.make_learner(cfg, obs_dim, act_dim)         # learning side
+    policy.load_params(learner.policy_params(), learner.updates)
+    obs = policy.observe(env.reset())
+    while running:
+        sample = policy.act(obs)                               # microseconds
+        raw, r, term, trunc, _ = env.step(sample.env_action)
+        next_obs = policy.observe(raw)
+        metrics = learner.update(Transition(obs, sample.action, sample.eps, r, next_obs,
+                                            term, trunc))
+        policy.load_params(learner.policy_params(), learner.updates)  # every sync_every
+        obs = next_obs (or the next episode's first observation)
+
+Runners, evaluation, checkpoints and metrics use only what is declared here; which
+algorithm runs is ``cfg.agent.algo`` (see :mod:`rt_avg.algos`).
+
+Edge cases:
+
+* Termination vs truncation: both end the episode; only ``terminated`` stops bootstrapping.
+* A stale policy (async mode): ``action`` and ``eps`` are what the acting policy executed,
+  possibly several updates older than the learner.  R and S' belong to ``action``.
+* Observations in a transition are already normalised by the acting side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Transition:
+    """One step of experience (observations normalised, float32)."""
+
+    obs: np.ndarray
+    action: np.ndarray  # the executed action in [-1, 1] (before mapping to env bounds)
+    eps: np.ndarray  # the standard-normal noise that produced it: u = mu + std * eps
+    reward: float
+    next_obs: np.ndarray
+    terminated: bool
+    truncated: bool
+
+
+@dataclass
+class ActionSample:
+    """One sampled action: what the env gets, what the learner needs to recompute it."""
+
+    env_action: np.ndarray  # mapped to the env's bounds, float64
+    action: np.ndarray  # tanh(u), in [-1, 1]
+    eps: np.ndarray  # the standard-normal noise: u = mu + std * eps
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """Learns from one transition at a time."""
+
+    updates: int
+    """Updates done so far (the version of the published policy parameters)."""
+
+    def update(self, t: Transition) -> dict[str, float]:
+        """One update from ``t``; returns metrics named ``losses/...`` (floats)."""
+
+    def policy_params(self) -> torch.Tensor:
+        """The acting policy's parameters as one flat float32 vector (a live view: copy it
+        before the next update if it must not change)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (tensors, numbers, strings, lists, dicts)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Acting(Protocol):
+    """The acting side: normalises observations and samples actions (inference only)."""
+
+    def observe(self, raw_obs: np.ndarray) -> np.ndarray:
+        """Normalise an env observation, updating the statistics unless frozen."""
+
+    def act(self, obs: np.ndarray) -> ActionSample: ...
+
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        """The evaluation action, mapped to the env's bounds."""
+
+    def warm_up(self, obs: np.ndarray) -> None:
+        """A throw-away pass that changes no state (brings code and weights into cache)."""
+
+    def load_params(self, flat: torch.Tensor, version: int) -> None:
+        """Install parameters from :meth:`Learner.policy_params`."""
+
+    def freeze(self) -> None:
+        """Stop updating observation statistics (evaluation)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
