@@ -12,10 +12,11 @@ import ray
 import torch
 
 from rt_avg.actors.driver import init_ray, train_realtime
-from rt_avg.agent import build_learner, build_policy, env_dims
+from rt_avg import algos
 from rt_avg.config import Config
 from rt_avg.env_loop import EnvLoop
 from rt_avg.environments import make_env
+from rt_avg.policy import env_dims
 
 MODE_KEYS = ("env_steps", "env_steps_per_s", "overruns", "updates", "learned_fraction")
 
@@ -34,7 +35,9 @@ def inline_acting_rate(cfg: Config, steps: int) -> float:
     """Env steps per second of the inline loop without updates (act + env.step only)."""
     torch.set_num_threads(1)
     env = make_env(cfg.env)
-    loop = EnvLoop(env, build_policy(cfg, env, build_learner(cfg, *env_dims(env))), cfg.run.seed)
+    algo = algos.get(cfg.agent.algo)
+    loop = EnvLoop(env, algo.make_policy(cfg, env, algo.make_learner(cfg, *env_dims(env))),
+                   cfg.run.seed)
     loop.start()
     t0 = time.perf_counter()
     for _ in range(steps):

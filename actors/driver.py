@@ -58,12 +58,12 @@ class _Run:
     def __init__(self, cfg: Config, run_path: Path, resume: bool, update_delay_s: float) -> None:
         self.cfg, self.run_path = cfg, run_path
         data = to_dict(cfg)
-        payload = None
-        if resume and (ckpt := latest_checkpoint(RunDirectory(run_path).checkpoints)):
-            payload = load_checkpoint(ckpt)
+        ckpt = None
+        if resume and (path := latest_checkpoint(RunDirectory(run_path).checkpoints)):
+            ckpt = load_checkpoint(path)
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.logger = LoggerActor.options(scheduling_strategy=here).remote(
-            data, str(run_path), resume, float(payload["wall_time_s"]) if payload else 0.0)
+            data, str(run_path), resume, ckpt.wall_time_s if ckpt else 0.0)
         ray.get(self.logger.ready.remote())  # the run directory exists from here on
         env_opts: dict[str, Any] = {"num_cpus": 1}
         if cfg.realtime.robot_resource:
@@ -79,9 +79,9 @@ class _Run:
             w_spec = ray.get(self.learner.open_weights.remote(env_info["node_id"]))
             ray.get([self.env.attach_weights.remote(w_spec),
                      self.learner.attach_transitions.remote(t_spec)])
-            if payload is not None:
-                ray.get([self.env.restore.remote(payload["env_loop"]),
-                         self.learner.restore.remote(payload["learner"], int(payload["step"]))])
+            if ckpt is not None:
+                ray.get([self.env.restore.remote(ckpt.env_loop),
+                         self.learner.restore.remote(ckpt.learner, ckpt.step)])
         except (RayTaskError, RayActorError) as exc:
             cause = _cause(exc)
             self.shutdown()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from rt_avg.checkpoint import save_checkpoint
+from rt_avg.checkpoint import Checkpoint, save_checkpoint
 from rt_avg.config import from_dict
 from rt_avg.realtime.timing import ENV_FIELDS, LEARNER_FIELDS, concat, summarize
 from rt_avg.run_dir import RunDirectory, RunLog
@@ -73,9 +73,9 @@ class LoggerActor:
 
     def checkpoint(self, learner_state: dict, env_state: dict) -> str:
         step = int(env_state["step"])
-        path = save_checkpoint(self.run_dir.checkpoints, step,
-                               {"step": step, "wall_time_s": self.wall_s(),
-                                "learner": learner_state, "env_loop": env_state},
+        path = save_checkpoint(self.run_dir.checkpoints,
+                               Checkpoint(step, self.wall_s(), self.cfg.agent.algo,
+                                          learner_state, env_state),
                                self.cfg.run.keep_checkpoints)
         return str(path)
 

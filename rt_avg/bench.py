@@ -12,10 +12,11 @@ import time
 import numpy as np
 import torch
 
-from rt_avg.agent import build_learner, build_policy, env_dims
+from rt_avg import algos
 from rt_avg.config import Config
+from rt_avg.core import Transition
 from rt_avg.environments import make_env
-from rt_avg.learner import Transition
+from rt_avg.policy import env_dims
 from rt_avg.metrics import percentiles_us
 
 
@@ -24,8 +25,9 @@ def bench_update(cfg: Config, iterations: int = 5000, warmup: int = 500) -> dict
     torch.set_num_threads(1)
     env = make_env(cfg.env)
     obs_dim, act_dim = env_dims(env)
-    learner = build_learner(cfg, obs_dim, act_dim)
-    policy = build_policy(cfg, env, learner)
+    algo = algos.get(cfg.agent.algo)
+    learner = algo.make_learner(cfg, obs_dim, act_dim)
+    policy = algo.make_policy(cfg, env, learner)
     rng = np.random.default_rng(0)
     # Real observations from the env, so the networks see realistic inputs.
     raw, _ = env.reset(seed=0)
@@ -36,9 +38,11 @@ def bench_update(cfg: Config, iterations: int = 5000, warmup: int = 500) -> dict
         if term or trunc:
             raw, _ = env.reset()
     env.close()
-    transitions = [Transition(obs[i], rng.standard_normal(act_dim).astype(np.float32),
-                              float(rng.standard_normal()), obs[i + 1], False, False)
-                   for i in range(len(obs) - 1)]
+    transitions = []
+    for i in range(len(obs) - 1):
+        eps = rng.standard_normal(act_dim).astype(np.float32)
+        transitions.append(Transition(obs[i], np.tanh(eps), eps, float(rng.standard_normal()),
+                                      obs[i + 1], False, False))
 
     def timed(fn, n: int) -> np.ndarray:
         samples = np.empty(n, dtype=np.int64)

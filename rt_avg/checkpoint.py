@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +14,30 @@ import torch
 _NAME = re.compile(r"step_(\d+)\.pt$")
 
 
-def save_checkpoint(directory: Path, step: int, payload: dict[str, Any], keep: int = 3) -> Path:
-    """Write ``payload`` atomically (a crash never leaves a half-written file) and keep
-    only the newest ``keep`` checkpoints."""
+@dataclass
+class Checkpoint:
+    """What a run needs to continue exactly: the learner's and the env loop's state."""
+
+    step: int  # env steps taken
+    wall_time_s: float  # training time so far (a resumed run continues the clock)
+    algo: str  # cfg.agent.algo that wrote it
+    learner: dict[str, Any]  # Learner.state_dict()
+    env_loop: dict[str, Any]  # EnvLoop.state_dict(), the acting side's state included
+
+    @property
+    def acting_state(self) -> dict[str, Any]:
+        """The acting side's state (``Acting.state_dict``): normaliser, noise, version."""
+        return self.env_loop["policy"]
+
+
+def save_checkpoint(directory: Path, ckpt: Checkpoint, keep: int = 3) -> Path:
+    """Write ``ckpt`` atomically (a crash never leaves a half-written file) and keep only
+    the newest ``keep`` checkpoints."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"step_{step:010d}.pt"
+    path = directory / f"step_{ckpt.step:010d}.pt"
     tmp = directory / f".{path.name}.tmp.{os.getpid()}"
     with open(tmp, "wb") as f:
-        torch.save(payload, f)
+        torch.save(dataclasses.asdict(ckpt), f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -41,6 +59,6 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> Checkpoint:
     # Our own files hold numpy arrays and RNG state dicts, not only tensors.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return Checkpoint(**torch.load(path, map_location="cpu", weights_only=False))

@@ -27,7 +27,7 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
     elif args.env:
         cfg = C.ready_config_for_env(args.env)
     else:
-        cfg = C.default_config()
+        cfg = Config()
     sections: dict[str, dict] = {}
     if args.env and not args.resume:
         sections.setdefault("env", {})["id"] = args.env

@@ -21,7 +21,7 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, TypeVar
 
 import yaml
 
@@ -29,7 +29,9 @@ ActionMode = Literal["clip", "rescale"]
 Activation = Literal["leaky_relu", "relu", "tanh"]
 StdParam = Literal["published", "log_std"]
 Mode = Literal["inline", "async", "sequential"]
+TDReturnRule = Literal["termination", "episode_end"]
 WandbMode = Literal["online", "offline", "disabled"]
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -38,6 +40,10 @@ class ConfigError(ValueError):
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
     return {"range": (lo, hi, lo_open)}
+
+
+value_range = _range
+"""Field metadata of an allowed range, for other typed files built with :func:`build`."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
+    algo: str = "avg"
+    """The learner (see rt_avg.algos): avg, iac, sac1 (incremental); sac, td3, ppo (batch,
+    inline only); or module.path:NAME for an algorithm of your own."""
     # Defaults: tuned for the embedded InvertedPendulum-v5 task (a small grid, 3 seeds);
     # the ready files in configs/ hold the published settings for each task family.
     actor_lr: float = field(default=1e-3, metadata=_range(0.0, 1.0, lo_open=True))
@@ -68,6 +77,11 @@ class AgentConfig:
     penultimate_norm: bool = True
     normalize_obs: bool = True
     scale_td: bool = True
+    td_return_rule: TDReturnRule = "termination"
+    """When the TD-error scaler records and resets the episode return G.  termination (as
+    published): only at termination; a truncation neither records nor resets it.
+    episode_end (a deviation): at every episode end, so that tasks that never terminate
+    leave the sigma = 1 warm-up once the first episode ends."""
     std_param: StdParam = "published"
     """published: the std head is the log of the variance (std = exp(h/2)); log_std: std = exp(h)."""
     log_std_min: float = -20.0
@@ -90,9 +104,20 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class CpuAffinity:
+    """CPUs each real-time role is pinned to (empty: not pinned)."""
+
+    env: tuple[int, ...] = ()
+    learner: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class RealtimeConfig:
-    dt_s: float = field(default=0.0, metadata=_range(0.0, 10.0))
-    """Action cycle period; 0 = as fast as possible (simulation)."""
+    dt_s: float = field(default=0.001, metadata=_range(0.0, 10.0))
+    """Action cycle period of the real-time modes (inline runs ignore it); 0 = as fast as
+    possible.  The embedded job is paced at 1 kHz: at dt = 0 the simulated env outruns the
+    learner, which then learns from a fifth of the transitions and ends anywhere between
+    60 and 650; at 1 kHz it learns from nearly all of them."""
     sync_every: int = field(default=1, metadata=_range(1))
     """Publish actor weights every this many updates."""
     sync_min_interval_s: float = field(default=0.0, metadata=_range(0.0, 10.0))
@@ -104,7 +129,7 @@ class RealtimeConfig:
     """No new transition for this long is logged as a stall."""
     robot_resource: str | None = None
     """Ray custom resource the EnvActor asks a sliver of (e.g. "robot")."""
-    cpu_affinity: dict = field(default_factory=dict)
+    cpu_affinity: CpuAffinity = field(default_factory=CpuAffinity)
     """Optional CPU pinning, e.g. {env: [0], learner: [1]}."""
 
 
@@ -138,6 +163,10 @@ class Config:
 
 
 def _type_name(tp: Any) -> str:
+    if tp is Any:
+        return "values"
+    if dataclasses.is_dataclass(tp):
+        return "{" + ", ".join(f"{f.name}: ..." for f in dataclasses.fields(tp)) + "}"
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
@@ -153,6 +182,10 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(path: str, value: Any, tp: Any) -> Any:
     """Check ``value`` against the annotation ``tp``; return it in canonical form."""
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):  # e.g. a member of a union
+        return _build(tp, value, path)
     origin = typing.get_origin(tp)
     if origin is Literal:
         if value in typing.get_args(tp):
@@ -198,6 +231,10 @@ def _check_range(path: str, value: Any, meta: Mapping[str, Any]) -> None:
     if "range" not in meta or value is None:
         return
     lo, hi, lo_open = meta["range"]
+    if isinstance(value, tuple):  # a list of numbers: each in range
+        for i, item in enumerate(value):
+            _check_range(f"{path}[{i}]", item, meta)
+        return
     too_low = lo is not None and (value <= lo if lo_open else value < lo)
     too_high = hi is not None and value > hi
     if too_low or too_high:
@@ -219,6 +256,10 @@ def _build(cls: type, data: Any, path: str) -> Any:
         where = f"{path}." if path else ""
         raise ConfigError(
             f"{where}{unknown[0]}: unknown field; allowed: {', '.join(sorted(fields))}")
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{path + '.' if path else ''}{missing[0]}: missing")
     values = {}
     for name, value in data.items():
         sub = f"{path}.{name}" if path else name
@@ -239,13 +280,21 @@ def _check_consistency(cfg: Config) -> None:
     if not a.log_std_min < a.log_std_max:
         raise ConfigError(f"agent.log_std_min: got {a.log_std_min}, must be below "
                           f"agent.log_std_max ({a.log_std_max})")
-    for role, cpus in cfg.realtime.cpu_affinity.items():
-        if role not in ("env", "learner"):
-            raise ConfigError(f"realtime.cpu_affinity.{role}: unknown role; allowed: env, learner")
-        if not (isinstance(cpus, list) and cpus
-                and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cpus)):
-            raise ConfigError(f"realtime.cpu_affinity.{role}: got {cpus!r}, expected a list of "
-                              "CPU numbers, e.g. [0]")
+    for role in ("env", "learner"):
+        cpus = getattr(cfg.realtime.cpu_affinity, role)
+        if any(c < 0 for c in cpus):
+            raise ConfigError(f"realtime.cpu_affinity.{role}: got {list(cpus)!r}, expected a "
+                              "list of CPU numbers >= 0, e.g. [0]")
+    from rt_avg.algos import check_algo_name
+
+    check_algo_name(a.algo)
+
+
+def build(cls: type[T], data: Any, path: str) -> T:
+    """Build the frozen dataclass ``cls`` from plain data by the rules of run configs (types
+    from the annotations, :data:`value_range` metadata, unknown and missing keys rejected);
+    errors name the field as ``path.field``.  For other typed files, e.g. sweep files."""
+    return _build(cls, data, path)
 
 
 def from_dict(data: Mapping[str, Any]) -> Config:
@@ -305,14 +354,6 @@ def load(name_or_path: str | Path) -> Config:
 def save(cfg: Config, path: Path) -> None:
     """Write the resolved config as YAML."""
     path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
-def default_config() -> Config:
-    """The embedded default job: InvertedPendulum-v5 with settings tuned for it, paced at
-    1 kHz in the real-time modes (inline runs ignore dt).  At dt = 0 the simulated env
-    outruns the learner, which then learns from a fifth of the transitions and ends
-    anywhere between 60 and 650; at 1 kHz it learns from nearly all of them."""
-    return Config(realtime=RealtimeConfig(dt_s=0.001))
 
 
 def ready_config_for_env(env_id: str) -> Config:

@@ -12,7 +12,7 @@ acting side in the env process, the learner in its own, meeting through channels
         raw, r, term, trunc, _ = env.step(sample.env_action)
         next_obs = policy.observe(raw)
         metrics = learner.update(Transition(obs, sample.action, sample.eps, r, next_obs,
-                                            term, trunc))
+                                            term, trunc, policy.version))
         policy.load_params(learner.policy_params(), learner.updates)  # every sync_every
         obs = next_obs (or the next episode's first observation)
 
@@ -47,6 +47,8 @@ class Transition:
     next_obs: np.ndarray
     terminated: bool
     truncated: bool
+    policy_version: int | None = None
+    """``Learner.updates`` of the weights that acted; None: the learner's current ones."""
 
 
 @dataclass
@@ -81,6 +83,9 @@ class Learner(Protocol):
 @runtime_checkable
 class Acting(Protocol):
     """The acting side: normalises observations and samples actions (inference only)."""
+
+    version: int
+    """The version (``Learner.updates``) of the parameters it acts with."""
 
     def observe(self, raw_obs: np.ndarray) -> np.ndarray:
         """Normalise an env observation, updating the statistics unless frozen."""

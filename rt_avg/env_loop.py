@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from rt_avg.core import Acting, Transition
 from rt_avg.environments import episode_seed
-from rt_avg.learner import Transition
-from rt_avg.policy import Policy
 
 
 @dataclass
@@ -53,7 +52,7 @@ class EnvLoopState:
 class EnvLoop:
     """Drives one env with one policy, one step at a time."""
 
-    def __init__(self, env: gym.Env, policy: Policy, seed: int) -> None:
+    def __init__(self, env: gym.Env, policy: Acting, seed: int) -> None:
         self.env, self.policy, self.seed = env, policy, seed
         self.state = EnvLoopState()
         self._replayable = True
@@ -76,8 +75,8 @@ class EnvLoop:
         t_act_ns = time.monotonic_ns()
         raw, reward, terminated, truncated, _ = self.env.step(sample.env_action)
         next_obs = self.policy.observe(raw)
-        transition = Transition(s.obs, sample.eps, float(reward), next_obs, bool(terminated),
-                                bool(truncated))
+        transition = Transition(s.obs, sample.action, sample.eps, float(reward), next_obs,
+                                bool(terminated), bool(truncated), self.policy.version)
         s.step += 1
         s.episode_return += float(reward)
         s.episode_actions.append(sample.env_action)

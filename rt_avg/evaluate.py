@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rt_avg.agent import build_policy
+from rt_avg import algos
 from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
 from rt_avg.config import ConfigError
 from rt_avg.environments import episode_seed, make_env
+from rt_avg.policy import env_dims
 from rt_avg.run_dir import RunDirectory
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training reset seed
@@ -37,14 +38,17 @@ def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
     ckpt = latest_checkpoint(run_dir.checkpoints)
     if ckpt is None:
         raise ConfigError(f"run dir: {run_path} has no checkpoint to evaluate")
-    payload = load_checkpoint(ckpt)
+    saved = load_checkpoint(ckpt)
     torch.set_num_threads(cfg.run.torch_threads)
+    algo = algos.get(cfg.agent.algo)
     env = make_env(cfg.env)
     try:
-        policy = build_policy(cfg, env)
-        policy.load_weights(payload["learner"]["actor"], version=payload["learner"]["updates"])
-        policy.normalizer.load_state_dict(payload["env_loop"]["policy"]["normalizer"])
-        policy.normalizer.frozen = True
+        learner = algo.make_learner(cfg, *env_dims(env))
+        learner.load_state_dict(saved.learner)
+        policy = algo.make_policy(cfg, env, None)
+        policy.load_state_dict(saved.acting_state)
+        policy.load_params(learner.policy_params(), learner.updates)
+        policy.freeze()
         returns = []
         for i in range(episodes):
             raw, _ = env.reset(seed=episode_seed(cfg.run.seed + EVAL_SEED_OFFSET, i))
@@ -57,4 +61,4 @@ def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
             returns.append(total)
     finally:
         env.close()
-    return EvalResult(returns, int(payload["step"]))
+    return EvalResult(returns, saved.step)

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import torch
 
-from rt_avg.agent import build_learner, build_policy, env_dims
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rt_avg import algos
+from rt_avg.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
 from rt_avg.config import Config
+from rt_avg.core import Learner
 from rt_avg.env_loop import EnvLoop
 from rt_avg.environments import make_env
-from rt_avg.learner import AVGLearner
 from rt_avg.metrics import MetricsWindow
+from rt_avg.policy import env_dims
 from rt_avg.progress import Progress
 from rt_avg.run_dir import RunDirectory, RunLog
 from rt_avg.shutdown import StopRequest
@@ -35,9 +36,10 @@ class TrainResult:
     reason: str | None = None
 
 
-def checkpoint_payload(learner: AVGLearner, loop: EnvLoop, wall_time_s: float) -> dict:
-    return {"step": loop.state.step, "wall_time_s": wall_time_s,
-            "learner": learner.state_dict(), "env_loop": loop.state_dict()}
+def make_checkpoint(cfg: Config, learner: Learner, loop: EnvLoop,
+                    wall_time_s: float) -> Checkpoint:
+    return Checkpoint(loop.state.step, wall_time_s, cfg.agent.algo, learner.state_dict(),
+                      loop.state_dict())
 
 
 def train_inline(cfg: Config, run_path: Path, resume: bool = False,
@@ -46,16 +48,18 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
     torch.set_num_threads(cfg.run.torch_threads)
     stop = stop if stop is not None else StopRequest()
     run_dir = RunDirectory(run_path)
+    algo = algos.get(cfg.agent.algo)
     env = make_env(cfg.env)
-    learner = build_learner(cfg, *env_dims(env))
-    loop = EnvLoop(env, build_policy(cfg, env, learner), cfg.run.seed)
+    learner = algo.make_learner(cfg, *env_dims(env))
+    policy = algo.make_policy(cfg, env, learner)
+    loop = EnvLoop(env, policy, cfg.run.seed)
     wall_offset = 0.0
-    if resume and (ckpt := latest_checkpoint(run_dir.checkpoints)) is not None:
-        payload = load_checkpoint(ckpt)
-        learner.load_state_dict(payload["learner"])
-        loop.load_state_dict(payload["env_loop"])
+    if resume and (path := latest_checkpoint(run_dir.checkpoints)) is not None:
+        ckpt = load_checkpoint(path)
+        learner.load_state_dict(ckpt.learner)
+        loop.load_state_dict(ckpt.env_loop)
         run_dir.truncate_after(loop.state.step)
-        wall_offset = float(payload.get("wall_time_s", 0.0))
+        wall_offset = ckpt.wall_time_s
     else:
         if not resume:
             run_dir.create(cfg)
@@ -63,7 +67,7 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
 
     log = RunLog(run_dir)
     tracker = make_tracker(cfg, run_path)
-    window = MetricsWindow(cfg.agent.entropy_coef)
+    window = MetricsWindow()
     bar = Progress(cfg.run.steps, loop.state.step) if progress else None
     t_start = time.monotonic()
     try:
@@ -72,8 +76,9 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
             step = loop.state.step
             if step > cfg.run.learning_starts:
                 t0 = time.perf_counter_ns()
-                stats = learner.update(result.transition)
-                window.add(stats, time.perf_counter_ns() - t0)
+                metrics = learner.update(result.transition)
+                window.add(metrics, time.perf_counter_ns() - t0)
+                policy.load_params(learner.policy_params(), learner.updates)
             if result.episode is not None:
                 ep = result.episode
                 log.episode(ep.step, ep.episode, ep.ret, ep.length,
@@ -87,9 +92,9 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
                 log.metrics(row)
                 tracker.log_metrics(step, row)
             if step % cfg.run.checkpoint_every == 0:
-                save_checkpoint(run_dir.checkpoints, step,
-                                checkpoint_payload(learner, loop,
-                                                   wall_offset + time.monotonic() - t_start),
+                save_checkpoint(run_dir.checkpoints,
+                                make_checkpoint(cfg, learner, loop,
+                                                wall_offset + time.monotonic() - t_start),
                                 cfg.run.keep_checkpoints)
             if bar:
                 bar.update(step)
@@ -100,8 +105,9 @@ def train_inline(cfg: Config, run_path: Path, resume: bool = False,
                                wall_time_s=wall_offset + time.monotonic() - t_start)
             log.metrics(row)
             tracker.log_metrics(loop.state.step, row)
-        save_checkpoint(run_dir.checkpoints, loop.state.step,
-                        checkpoint_payload(learner, loop, wall_offset + time.monotonic() - t_start),
+        save_checkpoint(run_dir.checkpoints,
+                        make_checkpoint(cfg, learner, loop,
+                                        wall_offset + time.monotonic() - t_start),
                         cfg.run.keep_checkpoints)
         log.close()
         tracker.finish(run_path)

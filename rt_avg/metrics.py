@@ -6,8 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from rt_avg.learner import UpdateStats
-
 
 def percentiles_us(samples_ns: np.ndarray | list[int], prefix: str) -> dict[str, float]:
     """p50/p95/p99/max of nanosecond samples, in microseconds, keyed ``<prefix>_us_p50``..."""
@@ -20,16 +18,16 @@ def percentiles_us(samples_ns: np.ndarray | list[int], prefix: str) -> dict[str,
 
 
 class MetricsWindow:
-    """Accumulates per-update stats; :meth:`flush` returns one metrics row."""
+    """Accumulates per-update metrics (``Learner.update``'s dict); :meth:`flush` returns one
+    metrics row of their means plus update-time percentiles."""
 
-    def __init__(self, entropy_coef: float) -> None:
-        self.entropy_coef = entropy_coef
+    def __init__(self) -> None:
         self._sums: dict[str, float] = {}
         self._count = 0
         self._update_ns: list[int] = []
 
-    def add(self, stats: UpdateStats, update_ns: int) -> None:
-        for k, v in stats.as_metrics(self.entropy_coef).items():
+    def add(self, metrics: dict[str, float], update_ns: int) -> None:
+        for k, v in metrics.items():
             self._sums[k] = self._sums.get(k, 0.0) + v
         self._count += 1
         self._update_ns.append(update_ns)

@@ -90,28 +90,35 @@ class TDErrorScaler:
     otherwise, and G is the undiscounted sum of r_ent over an episode.  While no episode
     return has been seen and the variance is <= 0.01, sigma = 1.
 
-    G is recorded when an episode *ends* (termination or truncation).  Recording it only
-    at termination would leave tasks that never terminate (the UR reacher, Pendulum) on
-    the sigma = 1 fallback forever.
+    With ``return_rule="termination"`` (as published) G is recorded (G^2 into its running
+    mean) and reset at termination only: a truncation neither records nor resets it, so G
+    runs on into the next episode.  On a task that never terminates G is then never
+    recorded, Var[gamma_t] = 0, and sigma^2 = max(Var[r_ent], 1e-4) once the reward
+    variance passes 0.01.  ``return_rule="episode_end"`` (a deviation from the published
+    code) records and resets G at every episode end, truncations included.
     """
 
     MIN_VAR = 1e-4
     WARMUP_VAR = 0.01
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, return_rule: str = "termination") -> None:
+        if return_rule not in ("termination", "episode_end"):
+            raise ValueError(f"return_rule: got {return_rule!r}, allowed: termination, "
+                             "episode_end")
         self.enabled = enabled
+        self.at_truncation = return_rule == "episode_end"
         self.rewards = RunningMoments()
         self.discounts = RunningMoments()
         self.returns_sq = RunningMoments()
         self.episode_return = 0.0
         self.sigma = 1.0
 
-    def update(self, r_ent: float, gamma_t: float, episode_end: bool) -> float:
+    def update(self, r_ent: float, gamma_t: float, terminated: bool, truncated: bool) -> float:
         """Add one transition's statistics; returns the new sigma."""
         self.rewards.update(r_ent)
         self.discounts.update(gamma_t)
         self.episode_return += r_ent
-        if episode_end:
+        if terminated or (truncated and self.at_truncation):
             self.returns_sq.update(self.episode_return ** 2)
             self.episode_return = 0.0
         if not self.enabled:

@@ -1,4 +1,5 @@
-"""The acting side of an AVG agent: observation normaliser, actor copy and action sampling.
+"""The acting side of a squashed-Gaussian agent (AVG, IAC, SAC-1): observation
+normaliser, actor copy and action sampling; implements :class:`rt_avg.core.Acting`.
 
 In the real-time modes this object lives in the env process with its own copy of the actor
 and receives new weights from the learner; inline, it shares the learner's actor.
@@ -6,13 +7,13 @@ and receives new weights from the learner; inline, it shares the learner's actor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import gymnasium as gym
 import numpy as np
 import torch
 
 from rt_avg.actions import ActionMap
-from rt_avg.config import AgentConfig
+from rt_avg.config import AgentConfig, Config
+from rt_avg.core import ActionSample
 from rt_avg.networks import MLP
 from rt_avg.noise import NoiseStream
 from rt_avg.normalization import ObservationNormalizer
@@ -29,13 +30,18 @@ def build_critic(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
     return MLP(obs_dim + act_dim, cfg.hidden_sizes, (1,), cfg.activation, cfg.penultimate_norm)
 
 
-@dataclass
-class ActionSample:
-    """One sampled action: what the env gets, what the learner needs to recompute it."""
+def env_dims(env: gym.Env) -> tuple[int, int]:
+    """(observation size, action size) of a vector-observation, Box-action env."""
+    return int(np.prod(env.observation_space.shape)), int(env.action_space.shape[0])
 
-    env_action: np.ndarray  # mapped to the env's bounds, float64
-    squashed: np.ndarray  # tanh(u), in [-1, 1]
-    eps: np.ndarray  # the standard-normal noise: u = mu + std * eps
+
+def build_policy(cfg: Config, env: gym.Env, actor: MLP | None = None) -> "Policy":
+    """A policy acting with ``actor`` (a learner's live network, inline) or with its own
+    copy of the actor network (filled by ``load_params``)."""
+    obs_dim, act_dim = env_dims(env)
+    actor = actor if actor is not None else build_actor(obs_dim, act_dim, cfg.agent)
+    action_map = ActionMap(env.action_space.low, env.action_space.high, cfg.env.action_mode)
+    return Policy(actor, cfg.agent, obs_dim, action_map, cfg.run.seed)
 
 
 class Policy:
@@ -63,7 +69,8 @@ class Policy:
         out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
         eps = self.noise.next()
         squashed = np.array(self.head.sample(out, eps).action)
-        return ActionSample(self.action_map(squashed), squashed, np.array(eps, np.float32))
+        return ActionSample(self.action_map(squashed), squashed.astype(np.float32),
+                            np.array(eps, np.float32))
 
     def warm_up(self, obs: np.ndarray) -> None:
         """Go through ``act`` once without drawing noise or changing any state, and discard
@@ -76,10 +83,15 @@ class Policy:
         out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
         return self.action_map(np.array(self.head.mean_action(out)))
 
-    def load_weights(self, flat: torch.Tensor, version: int) -> None:
-        """Install actor weights published by the learner (``AVGLearner.actor_weights``)."""
-        self.actor.flat_param.copy_(flat)
+    def load_params(self, flat: torch.Tensor, version: int) -> None:
+        """Install actor weights published by the learner (``Learner.policy_params``); a
+        policy that shares the learner's network (inline) only takes the version."""
+        if flat.data_ptr() != self.actor.flat_param.data_ptr():
+            self.actor.flat_param.copy_(flat)
         self.version = version
+
+    def freeze(self) -> None:
+        self.normalizer.frozen = True
 
     def state_dict(self) -> dict:
         return {"normalizer": self.normalizer.state_dict(), "noise": self.noise.state_dict(),

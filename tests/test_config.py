@@ -102,7 +102,7 @@ def test_cli_bad_config_in_a_real_process(tmp_path):
 
 def test_cpu_affinity_is_checked():
     assert C.from_dict({"realtime": {"cpu_affinity": {"env": [0], "learner": [1]}}})
-    with pytest.raises(C.ConfigError, match=r"realtime.cpu_affinity.gpu: unknown role"):
+    with pytest.raises(C.ConfigError, match=r"realtime.cpu_affinity.gpu: unknown field"):
         C.from_dict({"realtime": {"cpu_affinity": {"gpu": [0]}}})
     with pytest.raises(C.ConfigError, match=r"realtime.cpu_affinity.env: got 'all'"):
         C.from_dict({"realtime": {"cpu_affinity": {"env": "all"}}})

@@ -4,7 +4,7 @@ import numpy as np
 
 from rt_avg.actions import ActionMap
 from rt_avg.config import AgentConfig
-from rt_avg.learner import AVGLearner
+from rt_avg.algos.avg import AVGLearner
 from rt_avg.policy import Policy
 
 

@@ -26,13 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from rt_avg.agent import build_policy, env_dims
+from rt_avg import algos
 from rt_avg.config import Config
 from rt_avg.channels import LatestReader, LatestWriter
 from rt_avg.env_loop import EnvLoop
 from rt_avg.environments import make_env
+from rt_avg.policy import env_dims
 from rt_avg.realtime.pacing import Pacer
 from rt_avg.realtime.sink import Sink
+from rt_avg.realtime.task import RealtimeTask
 from rt_avg.realtime.timing import ENV_FIELDS, TimingBuffer
 
 
@@ -41,7 +43,7 @@ class EnvWorker:
         torch.set_num_threads(1)
         self.cfg, self.sink = cfg, sink
         self.env = make_env(cfg.env)
-        self.policy = build_policy(cfg, self.env)
+        self.policy = algos.get(cfg.agent.algo).make_policy(cfg, self.env, None)
         self.loop = EnvLoop(self.env, self.policy, cfg.run.seed)
         self.obs_dim, self.act_dim = env_dims(self.env)
         self.transitions: LatestWriter | None = None
@@ -55,11 +57,11 @@ class EnvWorker:
         self._closed = False
         self._pacer = Pacer(cfg.realtime.dt_s)
         self._cycle: tuple[int, bool] | None = None
-        set_waiter = getattr(self.env.unwrapped, "set_cycle_waiter", None)
+        task = self.env.unwrapped
         # The task answers whether it will call the waiter (a robot on hardware: yes; a
         # simulated twin that steps its own clock: no).
-        self._inner_wait = (cfg.realtime.dt_s > 0 and callable(set_waiter)
-                            and bool(set_waiter(self._wait_in_step)))
+        self._inner_wait = (cfg.realtime.dt_s > 0 and isinstance(task, RealtimeTask)
+                            and bool(task.set_cycle_waiter(self._wait_in_step)))
 
     # ---------------------------------------------------------------- set-up
 
@@ -76,7 +78,7 @@ class EnvWorker:
     # ---------------------------------------------------------------- weights
 
     def _load(self, rec: Any) -> None:
-        self.policy.load_weights(torch.from_numpy(rec["values"]), int(rec["version"]))
+        self.policy.load_params(torch.from_numpy(rec["values"]), int(rec["version"]))
         self._weights_seq = int(rec["seq"])
         self._weights_step = int(rec["env_step"])
 
@@ -141,7 +143,7 @@ class EnvWorker:
                 step = self.loop.state.step
                 tr = result.transition
                 self.transitions.write(
-                    obs=tr.obs, action=result.action, eps=tr.eps, reward=tr.reward,
+                    obs=tr.obs, action=tr.action, eps=tr.eps, reward=tr.reward,
                     next_obs=tr.next_obs, terminated=tr.terminated, truncated=tr.truncated,
                     env_step=step, episode=self.loop.state.episode,
                     policy_version=self.policy.version, t_obs_ns=t_obs,
@@ -181,10 +183,10 @@ class EnvWorker:
 
     def safe_stop(self) -> None:
         """Command the robot to a standstill (tasks that have ``stop()``); idempotent."""
-        stop = getattr(self.env.unwrapped, "stop", None)
-        if callable(stop):
+        task = self.env.unwrapped
+        if isinstance(task, RealtimeTask):
             try:
-                stop()
+                task.stop()
             except Exception as exc:  # noqa: BLE001 - report, never mask the original error
                 self.sink.event("fault", f"env stop failed: {exc!r}", self.loop.state.step)
 

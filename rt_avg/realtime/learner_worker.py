@@ -1,8 +1,8 @@
-"""The learning role: take the newest unused transition, run one AVG update, publish the
-actor's weights every ``sync_every`` updates (after every update in sequential mode).
+"""The learning role: take the newest unused transition, run one learner update, publish
+the policy's parameters every ``sync_every`` updates (after every update in sequential mode).
 
 When the learner is slower than the env it skips transitions (counted), it never queues
-them: AVG learns from the newest sample only.
+them: incremental learners learn from the newest sample only.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rt_avg.agent import build_learner
+from rt_avg import algos
 from rt_avg.channels import LatestReader, LatestWriter
 from rt_avg.config import Config
-from rt_avg.learner import Transition
+from rt_avg.core import Transition
 from rt_avg.metrics import MetricsWindow
 from rt_avg.realtime.sink import Sink
 from rt_avg.realtime.timing import LEARNER_FIELDS, TimingBuffer
@@ -34,8 +34,8 @@ class LearnerWorker:
                  update_delay_s: float = 0.0) -> None:
         torch.set_num_threads(1)
         self.cfg, self.sink = cfg, sink
-        self.learner = build_learner(cfg, obs_dim, act_dim)
-        self.n_weights = self.learner.actor.flat_param.numel()
+        self.learner = algos.get(cfg.agent.algo).make_learner(cfg, obs_dim, act_dim)
+        self.n_weights = self.learner.policy_params().numel()
         self.transitions: LatestReader | None = None
         self.weights: LatestWriter | None = None
         self._stop = threading.Event()
@@ -59,12 +59,12 @@ class LearnerWorker:
 
     def _publish(self) -> None:
         self.weights.write(version=self.learner.updates, env_step=self.last_env_step,
-                           values=self.learner.actor.flat_param.numpy())
+                           values=self.learner.policy_params().numpy())
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
         sync_every = cfg.realtime.sync_every  # sequential mode publishes every update
-        window = MetricsWindow(cfg.agent.entropy_coef)
+        window = MetricsWindow()
         timing = TimingBuffer(LEARNER_FIELDS)
         self._publish()  # the env acts with exactly these initial weights
         last_seq = 0
@@ -87,15 +87,18 @@ class LearnerWorker:
                 self.transitions_seen += 1
                 self.last_env_step = int(rec["env_step"])
                 if self.last_env_step > cfg.run.learning_starts:
-                    t = Transition(rec["obs"].astype(np.float32), rec["eps"].astype(np.float32),
+                    t = Transition(rec["obs"].astype(np.float32),
+                                   rec["action"].astype(np.float32),
+                                   rec["eps"].astype(np.float32),
                                    float(rec["reward"]), rec["next_obs"].astype(np.float32),
-                                   bool(rec["terminated"]), bool(rec["truncated"]))
+                                   bool(rec["terminated"]), bool(rec["truncated"]),
+                                   int(rec["policy_version"]))
                     t0 = time.perf_counter_ns()
-                    stats = self.learner.update(t)
+                    metrics = self.learner.update(t)
                     if self.update_delay_s:
                         time.sleep(self.update_delay_s)
                     update_ns = time.perf_counter_ns() - t0
-                    window.add(stats, update_ns)
+                    window.add(metrics, update_ns)
                     if timing.add(update_us=update_ns / 1e3):
                         self.sink.timing("learner", timing.take())
                 if cfg.run.mode == "sequential":

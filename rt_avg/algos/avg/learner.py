@@ -1,14 +1,18 @@
-"""The AVG learner: one update from the newest transition, no buffer, no target network.
+"""The fast AVG learner: the update of :mod:`rt_avg.algos.avg.reference`, hand-derived.
 
-For one transition (S, A = tanh(mu(S) + std(S) * eps), R, S'):
+For one transition (S, A executed, eps, R, S'), with A_theta = tanh(mu(S) + std(S) * eps)
+under the learner's current weights:
 
     A' ~ pi(.|S')                                      fresh sample, no gradient
     delta = R + gamma (1 - terminated) (Q(S', A') - eta log pi(A'|S')) - Q(S, A)
-    critic loss = (delta / sigma_td)^2                 A treated as a constant
-    actor loss  = eta log pi(A|S) - Q(S, A)            gradient through A
+    critic loss = (delta / sigma_td)^2                 A, the executed action, a constant
+    actor loss  = eta log pi(A_theta|S) - Q(S, A_theta)   gradient through A_theta
 
 Both losses use the pre-update parameters; each network's Adam step sees only the
-gradient of its own loss.  Truncation bootstraps; termination does not.
+gradient of its own loss.  Truncation bootstraps; termination does not.  When the acting
+weights were the learner's own (inline, sequential: ``t.policy_version == updates``)
+A_theta is the executed action and one critic pass serves both losses; when they were
+older (async) the critic is also evaluated at A_theta for the actor's dQ/dA.
 
 The forward passes are batched (actor on [S; S'], critic on [(S, A); (S', A')]) and the
 backward passes are hand-written (see networks.py): one update costs a few hundred
@@ -17,13 +21,11 @@ microseconds on one CPU thread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 
 from rt_avg.adam import FlatAdam
 from rt_avg.config import AgentConfig
+from rt_avg.core import Transition
 from rt_avg.networks import MLP
 from rt_avg.normalization import TDErrorScaler
 from rt_avg.noise import NoiseStream
@@ -31,40 +33,23 @@ from rt_avg.policy import build_actor, build_critic
 from rt_avg.squashed_gaussian import SquashedGaussianHead
 
 
-@dataclass
-class Transition:
-    """One step of experience; observations are already normalised (float32)."""
-
-    obs: np.ndarray
-    eps: np.ndarray  # noise that produced the action taken in ``obs``
-    reward: float
-    next_obs: np.ndarray
-    terminated: bool
-    truncated: bool
-
-
-@dataclass
-class UpdateStats:
-    """Per-update diagnostics (all from pre-update parameters)."""
-
-    q: float
-    delta: float
-    td_sigma: float
-    log_prob: float
-
-    def as_metrics(self, entropy_coef: float) -> dict[str, float]:
-        return {
-            "losses/critic": (self.delta / self.td_sigma) ** 2,
-            "losses/actor": entropy_coef * self.log_prob - self.q,
-            "losses/td_error": self.delta,
-            "losses/q": self.q,
-            "losses/td_sigma": self.td_sigma,
-            "losses/entropy": -self.log_prob,
-        }
+def update_metrics(q: float, delta: float, sigma: float, log_prob: float, eta: float,
+                   q_actor: float) -> dict[str, float]:
+    """The metrics of one update (all from pre-update parameters); ``q`` is Q(S, A) of the
+    executed action, ``q_actor`` Q(S, A_theta)."""
+    return {
+        "losses/critic": (delta / sigma) ** 2,
+        "losses/actor": eta * log_prob - q_actor,
+        "losses/td_error": delta,
+        "losses/q": q,
+        "losses/td_sigma": sigma,
+        "losses/entropy": -log_prob,
+    }
 
 
 class AVGLearner:
-    """Owns the actor, critic, their Adam optimisers and the TD-error scaler."""
+    """Owns the actor, critic, their Adam optimisers and the TD-error scaler; implements
+    :class:`rt_avg.core.Learner`."""
 
     def __init__(self, obs_dim: int, act_dim: int, cfg: AgentConfig, seed: int) -> None:
         self.cfg = cfg
@@ -77,21 +62,21 @@ class AVGLearner:
                                   betas, cfg.adam_eps)
         self.critic_opt = FlatAdam(self.critic.flat_param, self.critic.flat_grad, cfg.critic_lr,
                                    betas, cfg.adam_eps)
-        self.td_scaler = TDErrorScaler(enabled=cfg.scale_td)
+        self.td_scaler = TDErrorScaler(enabled=cfg.scale_td, return_rule=cfg.td_return_rule)
         self.head = SquashedGaussianHead(act_dim, cfg.std_param, cfg.log_std_min,
                                          cfg.log_std_max)
         self.noise = NoiseStream(seed, 1, act_dim)  # next-action noise
         self.updates = 0
         self._obs2 = torch.empty(2, obs_dim)
-        self._critic_in = torch.empty(2, obs_dim + act_dim)
+        self._critic_in = torch.empty(3, obs_dim + act_dim)
         self._one = torch.ones(1, 1)
         self._g_out = torch.empty(1, 2 * act_dim)
         # Float views of the output biases (numpy views of the live parameters).
         self._actor_out_bias = self.actor.out.bias.numpy()
         self._critic_out_bias = self.critic.out.bias.numpy()
 
-    def update(self, t: Transition) -> UpdateStats:
-        """One AVG update from one transition."""
+    def update(self, t: Transition) -> dict[str, float]:
+        """One AVG update from one transition; returns its metrics."""
         cfg, n = self.cfg, self.obs_dim
         eta = cfg.entropy_coef
         # Actor forward on [S; S'] with the taken noise for S and fresh noise for S'.
@@ -103,23 +88,38 @@ class AVGLearner:
         rows = out.tolist()
         s, s_next = self.head.sample(rows[0], eps), self.head.sample(rows[1], eps_next)
 
-        # Critic forward on [(S, A); (S', A')]; A enters as a constant.
+        # Critic forward on [(S, A); (S', A')] (+ (S, A_theta) when the acting weights
+        # were older); actions enter as constants.
+        stale = t.policy_version is not None and t.policy_version != self.updates
+        rows_c = 3 if stale else 2
         critic_in = self._critic_in.numpy()
-        critic_in[:, :n], critic_in[:, n:] = obs2, (s.action, s_next.action)
-        q, c_cache = self.critic.forward_cached(self._critic_in)
-        q0, q1 = q.view(-1).tolist()
+        critic_in[:2, :n] = obs2
+        critic_in[:2, n:] = (t.action if stale else s.action), s_next.action
+        if stale:
+            critic_in[2, :n], critic_in[2, n:] = t.obs, s.action
+        q, c_cache = self.critic.forward_cached(self._critic_in[:rows_c])
+        q_all = q.view(-1).tolist()
+        q0, q1 = q_all[0], q_all[1]
         logp0, logp1 = s.log_prob, s_next.log_prob
 
         gamma_t = 0.0 if t.terminated else cfg.gamma
-        sigma = self.td_scaler.update(t.reward - eta * logp0, gamma_t,
-                                      t.terminated or t.truncated)
+        sigma = self.td_scaler.update(t.reward - eta * logp0, gamma_t, t.terminated,
+                                      t.truncated)
         delta = t.reward + gamma_t * (q1 - eta * logp1) - q0
 
-        # One critic VJP gives both dQ/dphi (scaled into the critic loss gradient,
-        # d/dQ (delta/sigma)^2 = -2 delta / sigma^2) and dQ/dA (for the actor).
-        dq_dx = self.critic.backward(self._one, c_cache, row=0,
-                                     scale=-2.0 * delta / (sigma * sigma), input_grad=True,
-                                     out_dot=q0 - self._critic_out_bias[0])
+        # dQ/dA at A_theta for the actor.  Fresh: one critic VJP gives both dQ/dphi (scaled
+        # into the critic loss gradient, d/dQ (delta/sigma)^2 = -2 delta / sigma^2) and
+        # dQ/dA.  Stale: a VJP at row 2 first (its parameter gradient is overwritten by
+        # the row-0 pass that follows).
+        q_actor = q_all[2] if stale else q0
+        if stale:
+            dq_dx = self.critic.backward(self._one, c_cache, row=2, input_grad=True,
+                                         out_dot=q_actor - self._critic_out_bias[0])
+        grad_x = self.critic.backward(self._one, c_cache, row=0,
+                                      scale=-2.0 * delta / (sigma * sigma), input_grad=not stale,
+                                      out_dot=q0 - self._critic_out_bias[0])
+        if not stale:
+            dq_dx = grad_x
         g_out = self.head.actor_loss_grad(s, eps, dq_dx[0, n:].tolist(), eta)
         self._g_out.numpy()[0] = g_out
         self.actor.backward(self._g_out, a_cache, row=0, out_dot=sum(
@@ -128,11 +128,11 @@ class AVGLearner:
         self.critic_opt.step()
         self.actor_opt.step()
         self.updates += 1
-        return UpdateStats(q=q0, delta=delta, td_sigma=sigma, log_prob=logp0)
+        return update_metrics(q0, delta, sigma, logp0, eta, q_actor)
 
-    def actor_weights(self) -> torch.Tensor:
-        """The actor's parameters as one flat vector (for the acting process)."""
-        return self.actor.flat_param.clone()
+    def policy_params(self) -> torch.Tensor:
+        """The actor's parameters as one flat vector (a live view)."""
+        return self.actor.flat_param
 
     def state_dict(self) -> dict:
         return {

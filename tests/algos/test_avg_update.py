@@ -8,7 +8,8 @@ import torch
 
 from rt_avg.adam import FlatAdam
 from rt_avg.config import AgentConfig
-from rt_avg.learner import AVGLearner, Transition
+from rt_avg.algos.avg import AVGLearner
+from rt_avg.core import Transition
 
 OBS, ACT = 3, 2
 
@@ -100,23 +101,24 @@ def test_update_matches_hand_written_step(terminated, truncated, beta1, std_para
         learner.critic.flat_param.add_(torch.randn(learner.critic.flat_param.shape) * 0.3)
     if warm_scaler:  # some history so that sigma != 1
         for _ in range(30):
-            learner.td_scaler.update(float(rng.normal(0, 3)), 0.9, rng.random() < 0.2)
-    t = Transition(rng.normal(size=OBS).astype(np.float32), rng.normal(size=ACT).astype(np.float32),
-                   0.7, rng.normal(size=OBS).astype(np.float32), terminated, truncated)
+            learner.td_scaler.update(float(rng.normal(0, 3)), 0.9, rng.random() < 0.2, False)
+    t = Transition(rng.normal(size=OBS).astype(np.float32), np.zeros(ACT, np.float32),
+                   rng.normal(size=ACT).astype(np.float32), 0.7,
+                   rng.normal(size=OBS).astype(np.float32), terminated, truncated)
     # The fresh next-action noise the learner will draw.
     eps_next = np.array(copy.deepcopy(learner.noise).next(), np.float32)
 
     scaler = copy.deepcopy(learner.td_scaler)
     ref_pre = _reference(learner, t, eps_next, 1.0, cfg)  # logp needed for the scaler
     sigma = scaler.update(0.7 - cfg.entropy_coef * ref_pre["logp"], 0.0 if terminated else 0.9,
-                          terminated or truncated)
+                          terminated, truncated)
     ref = _reference(learner, t, eps_next, sigma, cfg)
 
     stats = learner.update(t)
 
-    assert stats.delta == pytest.approx(ref["delta"], rel=1e-4, abs=1e-5)  # pre-update critic
-    assert stats.q == pytest.approx(ref["q"], rel=1e-5, abs=1e-6)
-    assert stats.td_sigma == pytest.approx(sigma, rel=1e-6)
+    assert stats["losses/td_error"] == pytest.approx(ref["delta"], rel=1e-4, abs=1e-5)
+    assert stats["losses/q"] == pytest.approx(ref["q"], rel=1e-5, abs=1e-6)  # pre-update
+    assert stats["losses/td_sigma"] == pytest.approx(sigma, rel=1e-6)
     for ours, exp in zip(_grad_views(learner.critic), ref["critic_grads"]):
         np.testing.assert_allclose(ours.numpy(), exp.numpy(), rtol=2e-4, atol=1e-6)
     for ours, exp in zip(_grad_views(learner.actor), ref["actor_grads"]):
@@ -133,8 +135,9 @@ def test_each_loss_reaches_only_its_own_network():
     cfg = AgentConfig(hidden_sizes=(5, 4), entropy_coef=0.2, gamma=0.9)
     learner = AVGLearner(OBS, ACT, cfg, seed=5)
     rng = np.random.default_rng(6)
-    t = Transition(rng.normal(size=OBS).astype(np.float32), rng.normal(size=ACT).astype(np.float32),
-                   1.5, rng.normal(size=OBS).astype(np.float32), False, False)
+    t = Transition(rng.normal(size=OBS).astype(np.float32), np.zeros(ACT, np.float32),
+                   rng.normal(size=ACT).astype(np.float32), 1.5,
+                   rng.normal(size=OBS).astype(np.float32), False, False)
     eps_next = np.array(copy.deepcopy(learner.noise).next(), np.float32)
     ref = _reference(learner, t, eps_next, 1.0, cfg)
     # Gradient of the *sum* of both losses w.r.t. the critic, for contrast.

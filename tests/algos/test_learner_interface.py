@@ -1,0 +1,86 @@
+"""The runners through the learner interface only: a fake learner (not AVG) runs inline,
+sequential and async, checkpoints, resumes and evaluates."""
+
+import json
+
+import pytest
+import ray
+import torch
+
+from fake_algo import FakeLearner
+from helpers import quick_config
+from rt_avg import algos
+from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.config import ConfigError
+from rt_avg.core import Acting, Learner
+from rt_avg.evaluate import evaluate
+from rt_avg.inline import train_inline
+from rt_avg.run_dir import read_episodes, read_metrics
+
+FAKE = "fake_algo:ALGORITHM"
+
+
+def _cfg(steps, mode="inline", seed=0):
+    return quick_config(steps, agent={"algo": FAKE, "hidden_sizes": [8], "actor_lr": 1e-4},
+                        run={"mode": mode, "steps": steps, "seed": seed,
+                             "checkpoint_every": 200, "metrics_every": 50})
+
+
+def _returns(path):
+    return [(e["step"], e["return"], e["length"]) for e in read_episodes(path)]
+
+
+def test_fake_learner_satisfies_the_protocols():
+    cfg = _cfg(10)
+    learner = FakeLearner(cfg, 4, 1)
+    assert isinstance(learner, Learner)
+    import gymnasium as gym
+    policy = algos.get(FAKE).make_policy(cfg, gym.make("InvertedPendulum-v5"), None)
+    assert isinstance(policy, Acting)
+
+
+def test_unknown_algo_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"agent.algo: got 'nope', allowed: avg, iac, sac1"):
+        quick_config(10, agent={"algo": "nope"})
+    with pytest.raises(ConfigError, match=r"agent.algo: cannot load 'no_such_module:X'"):
+        algos.get("no_such_module:X")
+
+
+def test_inline_checkpoint_resume_and_eval(tmp_path):
+    straight = train_inline(_cfg(900, seed=1), tmp_path / "straight", progress=False)
+    train_inline(_cfg(437, seed=1), tmp_path / "half", progress=False)  # mid-episode
+    train_inline(_cfg(900, seed=1), tmp_path / "half", resume=True, progress=False)
+    assert straight.episodes > 10
+    assert _returns(tmp_path / "half") == _returns(straight.run_dir)
+    ckpt = load_checkpoint(latest_checkpoint(tmp_path / "straight" / "checkpoints"))
+    assert ckpt.algo == FAKE and ckpt.learner["updates"] == 900
+    assert {"losses/fake", "timing/update_us_p50"} <= set(read_metrics(straight.run_dir)[0])
+    assert len(evaluate(straight.run_dir, episodes=2).returns) == 2
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_realtime_modes_run_the_fake_learner(tmp_path):
+    from rt_avg.actors.driver import train_realtime
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        inline = train_inline(_cfg(600, seed=2), tmp_path / "inline", progress=False)
+        seq = train_realtime(_cfg(600, "sequential", seed=2), tmp_path / "seq", progress=False,
+                             print_summary=False)
+        assert _returns(seq.run_dir) == _returns(inline.run_dir)
+        a = load_checkpoint(latest_checkpoint(tmp_path / "inline" / "checkpoints"))
+        b = load_checkpoint(latest_checkpoint(tmp_path / "seq" / "checkpoints"))
+        assert torch.equal(a.learner["params"], b.learner["params"])
+
+        train_realtime(_cfg(400, "async"), tmp_path / "async", progress=False,
+                       print_summary=False)
+        res = train_realtime(_cfg(700, "async"), tmp_path / "async", resume=True,
+                             progress=False, print_summary=False)
+        assert res.steps == 700
+        ckpt = load_checkpoint(latest_checkpoint(tmp_path / "async" / "checkpoints"))
+        assert ckpt.algo == FAKE and ckpt.step == 700 and ckpt.learner["updates"] > 400
+        timing = json.loads((tmp_path / "async" / "timing.json").read_text())
+        assert timing["updates"] > 0
+    finally:
+        ray.shutdown()
