@@ -7,7 +7,7 @@ See docs/channels.md for the design, the memory-ordering argument and the lifecy
 
 from rt_avg.channels.latest import ChannelSpec, LatestChannel
 from rt_avg.channels.protocol import ChannelError, LatestReader, LatestWriter, ReaderSpec, Record
-from rt_avg.channels.record import record_dtype, transition_dtype, vector_dtype
+from rt_avg.channels.record import record_dtype, transition_dtype, weights_dtype
 from rt_avg.channels.segment import cleanup_stale, list_segments
 
 __all__ = [
@@ -22,5 +22,5 @@ __all__ = [
     "list_segments",
     "record_dtype",
     "transition_dtype",
-    "vector_dtype",
+    "weights_dtype",
 ]

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from rt_avg.channels.latest import ChannelSpec, LatestChannel
-from rt_avg.channels.record import transition_dtype, vector_dtype
+from rt_avg.channels.record import transition_dtype, weights_dtype
 
 HOPPER_OBS_DIM = 11
 HOPPER_ACT_DIM = 3
@@ -105,7 +105,7 @@ def bench_channel(n: int = 20000, *, pin: bool = True) -> dict:
     w_fields = {"version": 7, "values": rng.standard_normal(HOPPER_ACTOR_PARAMS).astype(np.float32)}
     n_w = max(100, n // 20)
     t_us = measure_latency_us(t_dtype, t_fields, n, period_s=50e-6, pin=pin)
-    w_us = measure_latency_us(vector_dtype(HOPPER_ACTOR_PARAMS), w_fields, n_w, period_s=1e-3, pin=pin)
+    w_us = measure_latency_us(weights_dtype(HOPPER_ACTOR_PARAMS), w_fields, n_w, period_s=1e-3, pin=pin)
     return {
         "transition_us_p50": float(np.percentile(t_us, 50)),
         "transition_us_p99": float(np.percentile(t_us, 99)),
@@ -114,6 +114,6 @@ def bench_channel(n: int = 20000, *, pin: bool = True) -> dict:
         "weights_us_p50": float(np.percentile(w_us, 50)),
         "weights_us_p99": float(np.percentile(w_us, 99)),
         "weights_received": int(len(w_us)),
-        "weights_bytes": int(vector_dtype(HOPPER_ACTOR_PARAMS).itemsize + 16),
+        "weights_bytes": int(weights_dtype(HOPPER_ACTOR_PARAMS).itemsize + 16),
         "pinned": bool(pin and len(_cpus()) >= 2),
     }

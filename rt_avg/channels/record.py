@@ -59,11 +59,16 @@ def transition_dtype(
     )
 
 
-def vector_dtype(n: int, *, dtype: np.dtype | type = np.float32) -> np.dtype:
-    """Layout of a flat parameter vector: ``version`` (int64, e.g. the policy version) and ``values`` (n,)."""
+def weights_dtype(n: int) -> np.dtype:
+    """Layout of the policy weights the learner publishes to the env.
+
+    Fields: ``version`` (int64, the learner's update count when published), ``env_step``
+    (int64, the env step of the last transition the learner used) and ``values`` (n float32,
+    the flattened policy parameters).
+    """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    return np.dtype([("version", np.int64), ("values", np.dtype(dtype), (n,))], align=True)
+    return np.dtype([("version", np.int64), ("env_step", np.int64), ("values", np.float32, (n,))], align=True)
 
 
 def record_dtype(user: np.dtype) -> np.dtype:
@@ -99,7 +104,7 @@ class RecordPacker:
     The buffer region ``[offset, offset + record_dtype(user).itemsize)`` is owned by the packer.
     """
 
-    def __init__(self, user: np.dtype, buffer: bytearray, offset: int = 0) -> None:
+    def __init__(self, user: np.dtype, buffer: bytearray | memoryview, offset: int = 0) -> None:
         self.user = user
         self.rec_dtype = record_dtype(user)
         self.size = self.rec_dtype.itemsize

@@ -111,44 +111,48 @@ def _release(shm: shared_memory.SharedMemory, pid: int, state: dict[str, bool]) 
 
 
 class UntrackedMapping:
-    """A read-only mapping of an existing segment, invisible to the resource tracker."""
+    """A mapping of an existing segment (read-only by default), invisible to the resource tracker."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, writable: bool = False) -> None:
         self.name = name
-        fd = _shm_open_readonly(name)
+        fd = _shm_open(name, writable)
         try:
             size = os.fstat(fd).st_size
-            self._mmap = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+            prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+            self._mmap = mmap.mmap(fd, size, prot=prot)
         finally:
             os.close(fd)
         self.buf: memoryview = memoryview(self._mmap)
 
     def close(self) -> None:
+        """Unmap; if views into the mapping are still alive, it is unmapped when they go."""
         if self._mmap.closed:
             return
-        self.buf.release()
         try:
+            self.buf.release()
             self._mmap.close()
         except BufferError:
             pass
 
 
-def _shm_open_readonly(name: str) -> int:
+def _shm_open(name: str, writable: bool) -> int:
     try:
         import _posixshmem  # the C module behind multiprocessing.shared_memory on POSIX
     except ImportError:  # pragma: no cover - non-POSIX
         raise OSError("shared-memory channels need a POSIX system (Linux, macOS)") from None
-    return _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
+    return _posixshmem.shm_open("/" + name, os.O_RDWR if writable else os.O_RDONLY, mode=0o600)
 
 
-def attach(name: str) -> MappedSegment:
-    """Map an existing segment read-only without registering it with the resource tracker.
+def attach(name: str, writable: bool = False) -> MappedSegment:
+    """Map an existing segment without registering it with the resource tracker.
 
     On Python >= 3.13 this is what ``SharedMemory(name, track=False)`` does; we open the
     segment ourselves on every version so the mapping can also be read-only (a reader cannot
-    corrupt the channel) and the code path is one.
+    corrupt the channel) and the code path is one. The creator uses ``writable=True`` for a
+    second mapping that long-lived views (its record packers) may hold, so that the
+    ``SharedMemory`` object itself can always be closed.
     """
-    return UntrackedMapping(name)
+    return UntrackedMapping(name, writable)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -64,9 +64,14 @@ def is_consistent(rec: np.void, k: int) -> bool:
     )
 
 
-def stress_read(spec: ChannelSpec, k: int, n_reads: int, time_limit_s: float) -> dict:
-    """Read until ``n_reads`` records (or the time limit); check each one and the seq order."""
+def stress_read(spec: ChannelSpec, k: int, n_reads: int, time_limit_s: float, verify: bool = True) -> dict:
+    """Read until ``n_reads`` records (or the time limit); check each one and the seq order.
+
+    ``verify=False`` switches the reader's checksum test off (the seq words are still
+    checked), to show that the checksum is what keeps torn records out.
+    """
     reader = LatestChannel.attach(spec)
+    reader._verify_checksum = verify
     reads = torn = not_monotonic = 0
     last_seq = 0
     last_t = 0
@@ -88,8 +93,8 @@ def stress_read(spec: ChannelSpec, k: int, n_reads: int, time_limit_s: float) ->
     return out
 
 
-def spawn_stress_read(spec: ChannelSpec, k: int, n_reads: int, time_limit_s: float, queue) -> None:
-    queue.put(stress_read(spec, k, n_reads, time_limit_s))
+def spawn_stress_read(spec: ChannelSpec, k: int, n_reads: int, time_limit_s: float, verify: bool, queue) -> None:
+    queue.put(stress_read(spec, k, n_reads, time_limit_s, verify))
 
 
 # ----------------------------------------------------------------- modes
@@ -97,8 +102,8 @@ def spawn_stress_read(spec: ChannelSpec, k: int, n_reads: int, time_limit_s: flo
 
 def main(argv: list[str]) -> None:
     mode, rest = argv[0], argv[1:]
-    if mode == "stress":  # SPEC K N_READS TIME_LIMIT
-        out = stress_read(decode_spec(rest[0]), int(rest[1]), int(rest[2]), float(rest[3]))
+    if mode == "stress":  # SPEC K N_READS TIME_LIMIT VERIFY(0/1)
+        out = stress_read(decode_spec(rest[0]), int(rest[1]), int(rest[2]), float(rest[3]), rest[4] == "1")
     elif mode == "once":  # SPEC: attach, read the newest record, exit normally
         reader = LatestChannel.attach(decode_spec(rest[0]))
         rec = reader.read_latest()

@@ -18,7 +18,7 @@ from rt_avg.channels import (
     LatestWriter,
     record_dtype,
     transition_dtype,
-    vector_dtype,
+    weights_dtype,
 )
 from rt_avg.channels.latest import HEADER_BYTES, SLOT_PREFIX_BYTES
 
@@ -96,16 +96,22 @@ def test_write_forms_and_zero_fill(channel: LatestChannel) -> None:
     with pytest.raises(KeyError, match="unknown field"):
         channel.write(nope=1)
     with pytest.raises(TypeError):
-        channel.write(np.zeros((), vector_dtype(3)))
+        channel.write(np.zeros((), weights_dtype(3)))
 
 
-def test_vector_dtype_round_trip(shm_prefix: str) -> None:
+def test_weights_dtype_round_trip(shm_prefix: str) -> None:
     values = np.random.default_rng(2).standard_normal(70_000).astype(np.float32)
-    with LatestChannel.create(vector_dtype(70_000), prefix=shm_prefix) as ch:
-        ch.write(version=9, values=values)
+    with LatestChannel.create(weights_dtype(70_000), prefix=shm_prefix, slots=1) as ch:
+        ch.write(version=9, env_step=1234, values=values)
         rec = ch.spec.open_reader().read_latest()
-        assert rec["version"] == 9 and rec["values"].dtype == np.float32
+        assert (rec["version"], rec["env_step"]) == (9, 1234) and rec["values"].dtype == np.float32
         np.testing.assert_array_equal(rec["values"], values)
+        ch.write(version=10, values=values[::-1])  # in place over the previous record: nothing left over
+        rec = ch.read_latest()
+        assert (rec["version"], rec["env_step"]) == (10, 0)
+        np.testing.assert_array_equal(rec["values"], values[::-1])
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        weights_dtype(0)
 
 
 def test_spec_pickles_and_attaches(channel: LatestChannel) -> None:
@@ -163,7 +169,7 @@ def test_corrupt_or_torn_slot_is_rejected(channel: LatestChannel, shm_prefix: st
     head = _slot_offset(channel, 2)
     payload = head + SLOT_PREFIX_BYTES + 40  # a byte inside the user fields
 
-    buf[payload] ^= 0xFF  # payload bit flips: crc32 mismatch -> fall back to seq 1
+    buf[payload] ^= 0xFF  # payload bit flips: checksum mismatch -> fall back to seq 1
     rec = reader.read_latest()
     assert int(rec["seq"]) == 1 and rec["reward"] == 1.0
     assert reader.rejected_copies > 0
@@ -184,7 +190,7 @@ def test_corrupt_or_torn_slot_is_rejected(channel: LatestChannel, shm_prefix: st
         half = channel._slot_size // 2
         buf[head + half : head + channel._slot_size] = channel2._buf[src + half : src + channel._slot_size]
         rec = reader.read_latest()
-        assert int(rec["seq"]) == 1  # same seq at both ends, but the crc32 catches it
+        assert int(rec["seq"]) == 1  # same seq at both ends, but the checksum catches it
     finally:
         channel2.close()
 
