@@ -14,10 +14,10 @@ import ray
 
 from rt_avg.actors.mailbox import current_node_id, open_channel
 from rt_avg.actors.sink import RaySink
-from rt_avg.channels import transition_dtype
+from rt_avg.channels import transition_dtype, weights_dtype
 from rt_avg.config import from_dict
 from rt_avg.realtime.env_worker import EnvWorker
-from rt_avg.realtime.learner_worker import LearnerWorker, weights_dtype
+from rt_avg.realtime.learner_worker import LearnerWorker
 
 
 def _pin(cfg_data: dict, role: str) -> None:

@@ -23,12 +23,6 @@ from rt_avg.realtime.sink import Sink
 from rt_avg.realtime.timing import LEARNER_FIELDS, TimingBuffer
 
 
-def weights_dtype(n: int) -> np.dtype:
-    """Actor weights plus the update count and the env step of the transition last used."""
-    return np.dtype([("version", np.int64), ("env_step", np.int64),
-                     ("values", np.float32, (n,))], align=True)
-
-
 class LearnerWorker:
     def __init__(self, cfg: Config, obs_dim: int, act_dim: int, sink: Sink,
                  update_delay_s: float = 0.0) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 from helpers import quick_config
 from rt_avg.channels import LatestChannel, transition_dtype
 from rt_avg.realtime.env_worker import EnvWorker
-from rt_avg.realtime.learner_worker import weights_dtype
+from rt_avg.channels import weights_dtype
 
 
 class ListSink:

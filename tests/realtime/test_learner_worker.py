@@ -8,7 +8,8 @@ import numpy as np
 from helpers import quick_config
 from test_env_worker import ListSink
 from rt_avg.channels import LatestChannel, transition_dtype
-from rt_avg.realtime.learner_worker import LearnerWorker, weights_dtype
+from rt_avg.channels import weights_dtype
+from rt_avg.realtime.learner_worker import LearnerWorker
 
 OBS, ACT = 4, 1
 
