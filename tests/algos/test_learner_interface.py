@@ -2,6 +2,7 @@
 sequential and async, checkpoints, resumes and evaluates."""
 
 import json
+from pathlib import Path
 
 import pytest
 import ray
@@ -63,7 +64,10 @@ def test_inline_checkpoint_resume_and_eval(tmp_path):
 def test_realtime_modes_run_the_fake_learner(tmp_path):
     from rt_avg.actors.driver import train_realtime
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    # An algorithm of one's own must be importable in every process, as a user's would be.
+    here = str(Path(__file__).parent)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": here}})
     try:
         inline = train_inline(_cfg(600, seed=2), tmp_path / "inline", progress=False)
         seq = train_realtime(_cfg(600, "sequential", seed=2), tmp_path / "seq", progress=False,
