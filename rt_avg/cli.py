@@ -42,6 +42,10 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
         cfg = C.apply_override(cfg, text)
     changed = bool(sections or args.set)
     validate_env_config(cfg.env)
+    from rt_avg import algos
+
+    if not algos.is_batch(cfg.agent.algo):
+        algos.get(cfg.agent.algo)  # a learner of one's own that cannot load fails here
     if args.resume:
         if changed:  # the run directory records what was actually run
             C.save(cfg, RunDirectory(run_path).config)
@@ -98,7 +102,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rt_avg.environments import validate_env_id
 
     if args.what == "update":
-        from rt_avg.bench import bench_update
+        from rt_avg.bench.update import bench_update
 
         validate_env_id(args.env)
         cfg = C.load(args.config) if args.config else C.ready_config_for_env(args.env)
@@ -107,8 +111,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         lines = [f"{k:>16s}: p50 {out[f'{k}_us_p50']:8.1f} us   p99 {out[f'{k}_us_p99']:8.1f} us"
                  for k in ("act", "update", "act_plus_update")]
     elif args.what == "channel":
-        from rt_avg.actors.bench_ray import bench_ray_call
-        from rt_avg.channels.bench import bench_channel
+        from rt_avg.bench.ray_call import bench_ray_call
+        from rt_avg.bench.channel import bench_channel
 
         out = bench_channel(n=args.iterations)
         out.update(bench_ray_call(n=min(args.iterations, 2000)))
@@ -116,7 +120,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         lines = [f"{k:>16s}: p50 {out[f'{k}_us_p50']:8.1f} us   p99 {out[f'{k}_us_p99']:8.1f} us"
                  for k in ("transition", "weights", "ray_call")]
     else:
-        from rt_avg.actors.bench_modes import bench_modes
+        from rt_avg.bench.modes import bench_modes
 
         validate_env_id(args.env)
         cfg = C.load(args.config) if args.config else C.ready_config_for_env(args.env)
@@ -141,20 +145,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from rt_avg.report import main_report
+    from rt_avg.analysis.report import main_report
 
     return main_report(args.run_dirs, args.out)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from rt_avg.actors.sweep import run_sweep
+    from rt_avg.sweeps.tune import run_sweep
 
     return run_sweep(args.sweep_file, address=args.address, sweep_dir=args.sweep_dir,
                      num_cpus=args.num_cpus)
 
 
 def cmd_sweep_summary(args: argparse.Namespace) -> int:
-    from rt_avg.sweep_summary import main_summary
+    from rt_avg.analysis.sweep_summary import main_summary
 
     return main_summary(args.sweep_dir, args.out, args.top)
 
@@ -217,14 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="output directory (default reports/<time>)")
     r.set_defaults(func=cmd_report)
 
-    from rt_avg.sweep_spec import add_sweep_arguments
-    from rt_avg.sweep_summary import add_summary_arguments
+    from rt_avg.analysis.sweep_summary import add_summary_arguments
+    from rt_avg.sweeps.spec import add_sweep_arguments
 
     sw = sub.add_parser("sweep", help="run a sweep file's trials (inline runs) with Ray Tune")
     add_sweep_arguments(sw)
     sw.set_defaults(func=cmd_sweep)
     sm = sub.add_parser("sweep-summary", help="rank a sweep's configurations by final return "
-                        "and area under the curve (95%% t-intervals)")
+                        "and area under the curve (95%% bootstrap intervals over seeds)")
     add_summary_arguments(sm)
     sm.set_defaults(func=cmd_sweep_summary)
 
