@@ -129,7 +129,7 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
         if print_summary:
             print(format_timing(summary), file=sys.stderr)
         if cfg.tracking.wandb:  # the logger's own hint does not reach this terminal
-            from rt_avg.wandb_tracker import sync_command
+            from rt_avg.tracking.wandb_tracker import sync_command
 
             if cmd := sync_command(Path(run_path)):
                 print(f"wandb ran offline; upload later with: {cmd}", file=sys.stderr)

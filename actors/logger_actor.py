@@ -18,7 +18,7 @@ from rt_avg.checkpoint import Checkpoint, save_checkpoint
 from rt_avg.config import from_dict
 from rt_avg.realtime.timing import ENV_FIELDS, LEARNER_FIELDS, concat, summarize
 from rt_avg.run_dir import RunDirectory, RunLog
-from rt_avg.tracking import make_tracker
+from rt_avg.tracking.tracker import make_tracker
 
 
 @ray.remote(num_cpus=0, max_concurrency=1)

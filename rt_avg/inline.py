@@ -23,7 +23,7 @@ from rt_avg.policy import env_dims
 from rt_avg.progress import Progress
 from rt_avg.run_dir import RunDirectory, RunLog
 from rt_avg.shutdown import StopRequest
-from rt_avg.tracking import make_tracker
+from rt_avg.tracking.tracker import make_tracker
 
 
 @dataclass

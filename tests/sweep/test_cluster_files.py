@@ -10,8 +10,8 @@ import yaml
 
 from guide import find, guide_commands, head_resources, option
 from helpers import ROOT
-from rt_avg import sweep_spec as S
-from rt_avg import sweep_summary as M
+from rt_avg.analysis import sweep_summary as M
+from rt_avg.sweeps import spec as S
 
 ray_util = pytest.importorskip("ray.autoscaler._private.util")
 CLUSTER_FILES = ["cluster/aws.yaml", "cluster/onprem.yaml"]

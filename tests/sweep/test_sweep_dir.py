@@ -5,10 +5,10 @@ import json
 import pytest
 import yaml
 
-from rt_avg import sweep_spec as S
+from rt_avg.sweeps import spec as S
 from rt_avg.config import ConfigError
 
-sweep = pytest.importorskip("rt_avg.actors.sweep")
+sweep = pytest.importorskip("rt_avg.sweeps.tune")
 
 
 def _spec_file(folder, seeds=2, name="bk"):

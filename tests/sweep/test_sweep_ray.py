@@ -23,11 +23,12 @@ import yaml
 from guide import head_resources
 from helpers import ROOT
 from rt_avg.run_dir import read_episodes
-from rt_avg.sweep_summary import TRIAL_RECORD, main_summary
+from rt_avg.analysis.runs import TRIAL_RECORD
+from rt_avg.analysis.sweep_summary import main_summary
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-DRIVER = ("import sys; from rt_avg.actors.sweep import run_sweep; "
+DRIVER = ("import sys; from rt_avg.sweeps.tune import run_sweep; "
           "sys.exit(run_sweep(sys.argv[1], sweep_dir=sys.argv[2], num_cpus=1))")
 
 
@@ -101,7 +102,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
 
 
 def test_sweep_spreads_over_two_nodes_and_is_summarised(cluster, tmp_path):
-    from rt_avg.actors.sweep import run_sweep
+    from rt_avg.sweeps.tune import run_sweep
 
     c, worker = cluster
     spec = write_spec(tmp_path, "two-nodes", steps=1500)
@@ -132,7 +133,7 @@ def test_sweep_spreads_over_two_nodes_and_is_summarised(cluster, tmp_path):
 
 
 def test_upload_storage_sends_results_to_the_driver_node(cluster, tmp_path):
-    from rt_avg.actors.sweep import run_sweep
+    from rt_avg.sweeps.tune import run_sweep
     from rt_avg.evaluate import evaluate
 
     c, _ = cluster
@@ -153,7 +154,7 @@ def test_upload_storage_sends_results_to_the_driver_node(cluster, tmp_path):
 
 
 def test_trials_lost_with_a_node_are_rerun_from_their_checkpoint(cluster, tmp_path):
-    from rt_avg.actors.sweep import run_sweep
+    from rt_avg.sweeps.tune import run_sweep
 
     c, worker = cluster
     spec = write_spec(tmp_path, "lost-node", steps=8000, lrs=(3e-4,))

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from rt_avg import sweep_spec as S
+from rt_avg.sweeps import spec as S
 from rt_avg.config import ConfigError
 
 
@@ -14,30 +14,35 @@ def _spec(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"seeds": 0}, "sweep.seeds: got 0, expected an integer >= 1"),
+    ({"seeds": 0}, "sweep.seeds: got 0, expected a number of seeds >= 1"),
     ({"seeds": [1, 1]}, "sweep.seeds: got [1, 1], expected distinct seeds"),
     ({"seeds": "3"}, "sweep.seeds: got '3'"),
-    ({"bogus": 1}, "sweep.bogus: unknown field; allowed: name, base, seeds"),
+    ({"bogus": 1}, "sweep.bogus: unknown field; allowed: base, max_concurrent, max_failures, name"),
     ({"space": {"agent.actr_lr": {"grid": [1e-4]}}},
-     "sweep.space: unknown field 'agent.actr_lr'; allowed in agent: actor_lr"),
+     "sweep.space: unknown field 'agent.actr_lr'; allowed in agent: algo, actor_lr"),
     ({"space": {"agents.actor_lr": {"grid": [1e-4]}}},
      "sweep.space: unknown section 'agents' in 'agents.actor_lr'; allowed: env, agent"),
     ({"space": {"gamma": {"grid": [0.9]}}}, "sweep.space: got key 'gamma', expected section.key"),
     ({"space": {"agent.gamma": {"uniform": [0.9, 1]}}},
-     "sweep.space['agent.gamma']: got {'uniform': [0.9, 1]}, expected {grid: [values...]}"),
+     "sweep.space['agent.gamma'].uniform: unknown field; allowed: choice, grid"),
+    ({"space": {"agent.gamma": {"grid": [0.9], "choice": [1.0]}}},
+     "sweep.space['agent.gamma']: got {'grid': [0.9], 'choice': [1.0]}, expected {grid: [values...]}"),
     ({"space": {"agent.gamma": {"grid": []}}},
      "sweep.space['agent.gamma'].grid: got [], expected a non-empty list"),
     ({"space": {"agent.actor_lr": {"choice": {"mantissa": [5, 1], "exponent": [-6, -4]}}}},
-     "sweep.space['agent.actor_lr'].choice.mantissa: got [5, 1], expected [lo, hi]"),
+     "sweep.space['agent.actor_lr'].choice.mantissa: got [5, 1], expected [lo, hi] with lo <= hi"),
     ({"space": {"agent.actor_lr": {"choice": {"mantissa": [1, 9]}}}},
-     "expected a list of values or {mantissa: [lo, hi], exponent: [lo, hi]}"),
+     "sweep.space['agent.actor_lr'].choice: got {'mantissa': [1, 9]}, expected a list of "
+     "values or {mantissa: ..., exponent: ...}"),
     ({"samples": 3}, "sweep.samples: got 3, but the space has no choice parameter"),
     ({"overrides": {"run.stepz": 10}}, "sweep.overrides: unknown field 'run.stepz'"),
-    ({"resources": {"gpu": 1}}, "sweep.resources: got {'gpu': 1}, expected {cpu: N}"),
-    ({"resources": {"cpu": 0}}, "sweep.resources.cpu: got 0, expected a number > 0"),
+    ({"resources": {"gpu": 1}}, "sweep.resources.gpu: unknown field; allowed: cpu"),
+    ({"resources": {"cpu": 0}}, "sweep.resources.cpu: got 0.0, allowed range is (0, inf]"),
     ({"storage": "s3"}, "sweep.storage: got 's3', expected one of 'auto', 'shared', 'upload'"),
     ({"name": "a b"}, "sweep.name: got 'a b'"),
-    ({"max_failures": -1}, "sweep.max_failures: got -1, expected an integer >= 0"),
+    ({"max_failures": -1}, "sweep.max_failures: got -1, allowed range is [0, inf]"),
+    ({"variants": {"a": 3}}, "sweep.variants.a: got 3, expected a mapping of section.key"),
+    ({"variants": {"a": {"agent.algoo": "sac"}}}, "sweep.variants.a: unknown field 'agent.algoo'"),
 ])
 def test_parse_errors_name_the_field(fields, message):
     with pytest.raises(ConfigError) as err:
@@ -120,7 +125,7 @@ def test_published_search_space_file():
     assert len(eta) == 5 * 9 and min(eta) == 1e-5 and max(eta) == 0.9 and 7e-3 in eta
     assert space["agent.gamma"].values == (0.95, 0.97, 0.99, 0.995, 1.0)
     trials = S.expand(spec)
-    assert len(trials) == spec.samples * len(spec.seeds)
+    assert len(trials) == spec.file.samples * len(spec.seeds)
     assert {t.config.env.id for t in trials} == {"Hopper-v5"}
 
 

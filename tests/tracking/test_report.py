@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from rt_avg.report import ReportError, main_report, make_report
+from rt_avg.analysis.report import main_report, make_report
+from rt_avg.analysis.runs import RunDataError
 from rt_avg.run_dir import read_episodes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -23,17 +24,31 @@ def _check_png(path):
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
 
 
-def _expected_curve(run_dirs, grid, window=10):
-    """Independent of the report code: trailing mean over `window` episodes, np.interp."""
+def _expected_curve(run_dirs, total, points=100):
+    """Independent of the analysis code: per run, at each grid step x the mean return of
+    the episodes ending in (x - total/10, x], an empty window repeating the value before;
+    then the mean over runs."""
     curves = []
     for path in run_dirs:
         eps = read_episodes(path)
-        steps = np.array([e["step"] for e in eps], float)
-        rets = np.array([e["return"] for e in eps], float)
-        smoothed = np.array([rets[max(0, i + 1 - window): i + 1].mean()
-                             for i in range(len(rets))])
-        curves.append(np.interp(grid, steps, smoothed))
+        values = []
+        for i in range(1, points + 1):
+            x = total * i / points
+            inside = [e["return"] for e in eps if x - total / 10 < e["step"] <= x]
+            values.append(sum(inside) / len(inside) if inside else None)
+        last = next(v for v in values if v is not None)
+        filled = []
+        for v in values:
+            last = last if v is None else v
+            filled.append(last)
+        curves.append(filled)
     return np.mean(curves, axis=0)
+
+
+def _final_return(path, total):
+    """Mean return of the episodes ending in the last 10% of the steps."""
+    late = [e["return"] for e in read_episodes(path) if 0.9 * total < e["step"] <= total]
+    return float(np.mean(late))
 
 
 @pytest.fixture(scope="module")
@@ -44,23 +59,21 @@ def report(tiny_runs, tmp_path_factory):
 
 def test_learning_curves_show_one_mean_per_config_group(report, tiny_runs):
     _check_png(report.figures["learning_curves"])
-    assert len(report.groups) == 2
-    by_runs = {tuple(p.name for p in g.runs): g for g in report.groups}
+    assert len(report.curves) == 2
+    by_runs = {tuple(p.name for p in c.runs): c for c in report.curves}
     a, b = by_runs[("a0", "a1")], by_runs[("b0",)]
     assert a.seeds == [0, 1] and b.seeds == [0]
-    lines = report.plotted["learning_curves"]
-    assert len(lines) == len(report.groups)
-    for group, (label, x, y) in zip(report.groups, lines):
-        assert group.label in label
-        np.testing.assert_allclose(x, group.step_grid)
-        np.testing.assert_allclose(y, group.mean)
-        np.testing.assert_allclose(y, _expected_curve(group.runs, group.step_grid))
+    lines = report.plotted["learning_curves"].lines
+    assert len(lines) == len(report.curves)
+    for curve, (label, x, y) in zip(report.curves, lines):
+        assert curve.label in label
+        np.testing.assert_allclose(x, curve.x)
+        np.testing.assert_allclose(y, curve.mean)
+        np.testing.assert_allclose(y, _expected_curve(curve.runs, 600))
     assert np.all(a.low <= a.mean + 1e-9) and np.all(a.mean <= a.high + 1e-9)
     assert np.any(a.high > a.low)  # two seeds differ
     np.testing.assert_array_equal(b.low, b.high)  # one seed: no band
-    first = max(read_episodes(p)[0]["step"] for p in a.runs)
-    last = min(read_episodes(p)[-1]["step"] for p in a.runs)
-    assert a.step_grid[0] == first and a.step_grid[-1] == last
+    np.testing.assert_allclose(a.x, np.linspace(0, 600, 101)[1:])  # bins of the 600 steps
 
 
 def test_timing_histograms_from_inline_metrics(report, tiny_runs):
@@ -74,12 +87,18 @@ def test_timing_histograms_from_inline_metrics(report, tiny_runs):
 
 def test_summary_table(report, tiny_runs):
     text = report.summary_md.read_text()
-    assert "| run/group | mode | seeds |" in text
-    rets = [e["return"] for e in read_episodes(tiny_runs["b0"])][-10:]
-    b_row = next(r for r in report.group_rows if r.seeds == [0] and "actor_lr" in r.name)
-    assert b_row.final_return_mean == pytest.approx(np.mean(rets))
-    assert f"{np.mean(rets):.2f}" in text
-    assert b_row.steps_per_s and b_row.steps_per_s > 0 and b_row.latency_p50_us is None
+    assert "| run/group | mode | seeds | final return (95% CI) | AUC (95% CI) |" in text
+    final = _final_return(tiny_runs["b0"], 600)
+    b_row = next(g for g in report.groups if g.seeds == [0] and "actor_lr" in g.label)
+    assert b_row.final.mean == pytest.approx(final)
+    assert f"{final:.4g}" in text
+    a_row = next(g for g in report.groups if g.seeds == [0, 1])
+    finals = [_final_return(tiny_runs[n], 600) for n in ("a0", "a1")]
+    assert a_row.final.mean == pytest.approx(np.mean(finals))
+    assert a_row.final.low == pytest.approx(min(finals))  # two seeds: bootstrap = the two
+    assert a_row.final.high == pytest.approx(max(finals))
+    assert a_row.mean_of(lambda r: r.steps_per_s()) > 0
+    assert a_row.mean_of(lambda r: r.latency_us("p50")) is None
 
 
 def _as_mode(src, dst, mode, seed_offset, latency_us):
@@ -115,12 +134,12 @@ def test_async_vs_sequential(tiny_runs, tmp_path, capsys):
     curves = res.comparison["async_vs_sequential"]
     assert [c.label for c in curves["steps"]] == ["async", "sequential"]
     assert [c.seeds for c in curves["wall_time"]] == [[0, 1], [0, 1]]
-    np.testing.assert_allclose(curves["steps"][0].mean,
-                               _expected_curve(runs[:2], curves["steps"][0].step_grid))
-    assert len(res.plotted["async_vs_sequential"]) == 4  # 2 modes x (steps, wall time)
-    rows = {r.mode: r for r in res.group_rows}
-    assert rows["async"].latency_p50_us == 150.0 and rows["sequential"].latency_p99_us == 3300.0
-    assert rows["async"].steps_per_s == 25.0
+    np.testing.assert_allclose(curves["steps"][0].mean, _expected_curve(runs[:2], 600))
+    assert len(res.plotted["async_vs_sequential"].lines) == 4  # 2 modes x (steps, wall time)
+    rows = {g.mode: g for g in res.groups}
+    assert rows["async"].mean_of(lambda r: r.latency_us("p50")) == 150.0
+    assert rows["sequential"].mean_of(lambda r: r.latency_us("p99")) == 3300.0
+    assert rows["async"].mean_of(lambda r: r.steps_per_s()) == 25.0
     lat = {h.label: h for h in res.histograms["action_latency_us"]}
     assert set(lat) == {"mode=async", "mode=sequential"}
     assert all(h.samples == 2 * 600 and h.counts.sum() == h.samples for h in lat.values())
@@ -129,7 +148,7 @@ def test_async_vs_sequential(tiny_runs, tmp_path, capsys):
 
 
 def test_bad_run_directory(tmp_path, capsys):
-    with pytest.raises(ReportError, match="not an rt-avg run directory"):
+    with pytest.raises(RunDataError, match="not an rt-avg run directory"):
         make_report([tmp_path], tmp_path / "out")
     assert main_report([str(tmp_path / "missing")], None) == 2
     assert "rt-avg: error:" in capsys.readouterr().err

@@ -199,7 +199,7 @@ def sync_command(run_dir: Path) -> str | None:
 
 
 class WandbTracker:
-    """Implements :class:`rt_avg.tracking.Tracker` with one wandb run per run directory."""
+    """Implements :class:`rt_avg.tracking.tracker.Tracker` with one wandb run per run directory."""
 
     def __init__(self, cfg: Config, run_dir: Path, *, stream: TextIO | None = None,
                  probe_timeout_s: float = 3.0) -> None:
@@ -302,20 +302,23 @@ class WandbTracker:
     def _finish(self, run_dir: Path) -> None:
         import wandb
 
-        from rt_avg.report import final_return, plot_run_learning_curve
-        from rt_avg.run_dir import read_episodes
+        from rt_avg.analysis.plots import plot_run
+        from rt_avg.analysis.runs import load_run
+        from rt_avg.analysis.stats import learning_curve
 
         timing = run_dir / "timing.json"
         if not self._timing_logged and timing.exists():
             self._summary(json.loads(timing.read_text()))
-        episodes = read_episodes(run_dir) if (run_dir / "episodes.csv").exists() else []
-        if episodes:
-            final = final_return([e["return"] for e in episodes])
-            if math.isfinite(final):
-                self.run.summary["charts/final_return"] = final
-            png = plot_run_learning_curve(run_dir, run_dir / "wandb" / "learning_curve.png")
+        run = load_run(run_dir)
+        if run.returns.size:
+            if math.isfinite(run.final_return):
+                self.run.summary["charts/final_return"] = run.final_return
+            png = plot_run(run.steps, run.returns,
+                           learning_curve(run.steps, run.returns, run.total_steps),
+                           f"{run.name} ({run.env_id}, {run.mode}, seed {run.seed})",
+                           run_dir / "wandb" / "learning_curve.png")
             self.run.log({"charts/learning_curve": wandb.Image(str(png)),
-                          STEP_METRIC: episodes[-1]["step"]})
+                          STEP_METRIC: int(run.steps[-1])})
 
     # ------------------------------------------------------------------ failure handling
 

@@ -28,6 +28,7 @@ trial rerun on another node starts over (its checkpoints were on the lost node).
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
@@ -40,16 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import ray
-
-from rt_avg.actors.driver import init_ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from rt_avg import sweep_spec
+from rt_avg.actors.driver import init_ray
+from rt_avg.analysis.runs import SWEEP_FILE, TRIAL_RECORD, load_run
 from rt_avg.config import ConfigError
-from rt_avg.sweep_summary import TRIAL_RECORD, run_scores
-
-SWEEP_FILE = "sweep.json"
+from rt_avg.sweeps import spec as sweep_spec
 UPLOADED = ("config.yaml", "episodes.csv", "metrics.jsonl", "timing.json", TRIAL_RECORD)
 """Run-directory files an upload-mode trial sends to the driver's node (with the final
 checkpoint; earlier checkpoints stay behind)."""
@@ -163,7 +161,6 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     from rt_avg.checkpoint import latest_checkpoint
     from rt_avg.config import from_dict
     from rt_avg.inline import train_inline
-    from rt_avg.run_dir import read_episodes
 
     trial_id = config["trial_id"]
     info = ctx.trials[trial_id]
@@ -192,13 +189,18 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
 
     cfg = from_dict(info["config"])
     result = train_inline(cfg, run_path, resume=ckpt is not None, progress=False)
-    scores = run_scores(read_episodes(run_path), cfg.run.steps)
-    record.update(status="done", steps=result.steps, episodes=scores["episodes"],
-                  final_return=scores["final_return"], auc=scores["auc"])
+    run = load_run(run_path)
+    run.complete = True
+    record.update(status="done", steps=result.steps, episodes=int(run.returns.size),
+                  final_return=_number(run.final_return), auc=_number(run.auc))
     record["attempts"][-1]["ended"] = time.time()
     _write_record(run_path, record)
     store.publish()
     _report(record, skipped=False)
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _trial_name(trial: Any) -> str:
@@ -242,31 +244,40 @@ def _records(root: Path, trials: tuple[sweep_spec.Trial, ...]) -> dict[str, dict
 
 def run_sweep(spec_path: str, address: str | None = None, sweep_dir: str | None = None,
               num_cpus: int | None = None) -> int:
-    """Run (or continue) a sweep; return an exit code: 0 all trials done, 1 some failed,
-    130 interrupted (run the same command again to continue).
+    """Run (or continue) a sweep file; return an exit code: 0 all trials done, 1 some
+    failed, 130 interrupted (run the same command again to continue).
 
     ``address``: a Ray cluster to join (``auto`` or ``HOST:PORT``); without it a local Ray
     is started with ``num_cpus`` CPUs (default: all) and no dashboard, and stopped at the end.
     Raises ConfigError for a bad sweep file, before any trial starts.
     """
     spec = sweep_spec.load(spec_path)
-    trials = sweep_spec.expand(spec)
+    root = Path(sweep_dir or spec.file.sweep_dir or default_sweep_dir(spec.name))
+    return run_trials(spec, sweep_spec.expand(spec), root, address, num_cpus)
+
+
+def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...], root: Path,
+               address: str | None = None, num_cpus: int | None = None,
+               summary_hint: str = "rt-avg sweep-summary") -> int:
+    """Run (or continue) ``trials`` of ``spec`` with the sweep directory ``root`` (exit
+    code as :func:`run_sweep`)."""
     sweep_spec.check_envs(trials)
-    root = Path(sweep_dir or spec.sweep_dir or default_sweep_dir(spec.name)).expanduser().resolve()
+    root = Path(root).expanduser().resolve()
     token = _prepare_sweep_dir(root, spec, trials)
     configs = len({t.config_id for t in trials})
+    cpus = spec.file.resources.cpu
     print(f"sweep {spec.name}: {len(trials)} trials ({configs} configurations x "
-          f"{len(spec.seeds)} seeds), {spec.trial_cpus:g} CPU each -> {root}", flush=True)
+          f"{len(spec.seeds)} seeds), {cpus:g} CPU each -> {root}", flush=True)
 
     started = init_ray(address, num_cpus)
     try:
         here = ray.get_runtime_context().get_node_id()
         sink = ResultSink.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
             here, soft=False)).remote(str(root))
-        ctx = SweepContext(str(root), token, spec.storage,
+        ctx = SweepContext(str(root), token, spec.file.storage,
                            {t.trial_id: sweep_spec.trial_record(t) for t in trials}, sink)
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
-                                        {"cpu": spec.trial_cpus})
+                                        {"cpu": cpus})
         experiment = root / "tune"
         if tune.Tuner.can_restore(str(experiment)):
             print(f"resuming the sweep from {experiment}", flush=True)
@@ -276,12 +287,12 @@ def run_sweep(spec_path: str, address: str | None = None, sweep_dir: str | None 
             tuner = tune.Tuner(
                 trainable,
                 param_space={"trial_id": tune.grid_search([t.trial_id for t in trials])},
-                tune_config=tune.TuneConfig(max_concurrent_trials=spec.max_concurrent,
+                tune_config=tune.TuneConfig(max_concurrent_trials=spec.file.max_concurrent,
                                             trial_name_creator=_trial_name,
                                             trial_dirname_creator=_trial_name),
                 run_config=tune.RunConfig(
                     name="tune", storage_path=str(root), verbose=1,
-                    failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+                    failure_config=tune.FailureConfig(max_failures=spec.file.max_failures)))
         grid = tuner.fit()
         errors = list(grid.errors)
     finally:
@@ -291,7 +302,7 @@ def run_sweep(spec_path: str, address: str | None = None, sweep_dir: str | None 
     records = _records(root, trials)
     done = [tid for tid, r in records.items() if r and r.get("status") == "done"]
     print(f"sweep {spec.name}: {len(done)}/{len(trials)} trials done; "
-          f"summary: rt-avg sweep-summary {root}", flush=True)
+          f"summary: {summary_hint} {root}", flush=True)
     if len(done) == len(trials):
         return 0
     if errors:

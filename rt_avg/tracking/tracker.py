@@ -44,6 +44,6 @@ def make_tracker(cfg: Config, run_dir: Path) -> Tracker:
     """The tracker ``cfg.tracking`` asks for (NullTracker unless wandb is on)."""
     if not cfg.tracking.wandb or cfg.tracking.mode == "disabled":
         return NullTracker()
-    from rt_avg.wandb_tracker import WandbTracker  # imported only when asked for
+    from rt_avg.tracking.wandb_tracker import WandbTracker  # imported only when asked for
 
     return WandbTracker(cfg, run_dir)

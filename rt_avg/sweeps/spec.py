@@ -12,17 +12,24 @@ A sweep file (YAML)::
       agent.gamma: {grid: [0.95, 0.99]}               # every value, Cartesian product
       agent.beta1: {choice: [0.0, 0.9]}               # one value drawn per sample
       agent.actor_lr: {choice: {mantissa: [1, 99], exponent: [-6, -4]}}   # {1..99} x 10^-6..10^-4
+    variants:                      # named sets of overrides, one more grid axis
+      sac-b1: {agent.algo: sac, batch.buffer_size: 1, batch.batch_size: 1}
+      avg: {agent.algo: avg}
     samples: 1                     # random draws per grid point (needs a choice parameter if > 1)
     sample_seed: 0                 # seed of those draws (the expansion is deterministic)
     resources: {cpu: 1}            # Ray resources of one trial
     max_failures: 3                # reruns of a trial lost with its node (or crashed)
     max_concurrent: null           # cap on trials running at once (null: as many as fit)
     sweep_dir: null                # default: runs/sweeps/<name>
-    storage: auto                  # auto | shared | upload (see actors/sweep.py)
+    storage: auto                  # auto | shared | upload (see rt_avg/sweeps/tune.py)
+
+The file is parsed by the run-config machinery (:func:`rt_avg.config.build`) into the
+frozen :class:`SweepFile`, so types, ranges and unknown keys are checked the same way and
+errors name the field (``sweep.samples: got 0, allowed range is [1, inf]``).
 
 Configurations are numbered ``c000``, ``c001``, ...; a trial is one configuration with one
-seed, ``c000-s0``.  Every trial config is built with :func:`rt_avg.config.from_dict` here,
-so a bad sweep fails before any trial starts.  With ``tracking.wandb`` on, each trial's
+seed, ``c000-s0``.  Every trial config is built with the config machinery here, so a bad
+sweep fails before any trial starts.  With ``tracking.wandb`` on, each trial's
 ``tracking.group`` is the sweep name, so a sweep's runs share one wandb group.
 """
 
@@ -34,28 +41,68 @@ import hashlib
 import itertools
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from rt_avg import config as C
-from rt_avg.config import Config, ConfigError
+from rt_avg.config import Config, ConfigError, value_range
 
 Storage = Literal["auto", "shared", "upload"]
 ParamKind = Literal["grid", "choice"]
-
-_FIELDS = ("name", "base", "seeds", "overrides", "space", "samples", "sample_seed",
-           "resources", "max_failures", "max_concurrent", "sweep_dir", "storage")
-_STORAGE = ("auto", "shared", "upload")
 DEFAULT_BASE = "default"
 """``base: default`` is the built-in config (InvertedPendulum-v5), as ``rt-avg train`` uses."""
 BASE_KEY = "base"
 """Parameter key of the base-config axis when ``base`` lists several configs."""
+VARIANT_KEY = "variant"
+"""Parameter key of the ``variants`` axis."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = field(default=1.0, metadata=value_range(0.0, None, lo_open=True))
+    """CPUs of one trial."""
+
+
+@dataclass(frozen=True)
+class Scientific:
+    """Every m x 10^e for m in ``mantissa`` [lo, hi] and e in ``exponent`` [lo, hi]."""
+
+    mantissa: tuple[int, ...] = field(metadata=value_range(1))
+    exponent: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AxisSpec:
+    """One entry of ``space``: exactly one of grid or choice."""
+
+    grid: tuple[Any, ...] | None = None
+    choice: tuple[Any, ...] | Scientific | None = None
+
+
+@dataclass(frozen=True)
+class SweepFile:
+    """A sweep file as written (see the module docstring)."""
+
+    base: str | tuple[str, ...]
+    seeds: int | tuple[int, ...]
+    name: str | None = None
+    overrides: dict = field(default_factory=dict)
+    space: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict)
+    samples: int = field(default=1, metadata=value_range(1))
+    sample_seed: int = field(default=0, metadata=value_range(0))
+    resources: Resources = field(default_factory=Resources)
+    max_failures: int = field(default=3, metadata=value_range(0))
+    max_concurrent: int | None = field(default=None, metadata=value_range(1))
+    sweep_dir: str | None = None
+    storage: Storage = "auto"
 
 
 @dataclass(frozen=True)
 class Param:
     """One axis of the search space: every value (grid) or one drawn per sample (choice)."""
+
     key: str
     kind: ParamKind
     values: tuple[Any, ...]
@@ -63,18 +110,15 @@ class Param:
 
 @dataclass(frozen=True)
 class SweepSpec:
+    """A validated sweep: the file with its name, bases, seeds and axes resolved."""
+
+    file: SweepFile
     name: str
     bases: tuple[str, ...]
     seeds: tuple[int, ...]
-    overrides: tuple[tuple[str, Any], ...] = ()
-    space: tuple[Param, ...] = ()
-    samples: int = 1
-    sample_seed: int = 0
-    trial_cpus: float = 1.0
-    max_failures: int = 3
-    max_concurrent: int | None = None
-    sweep_dir: str | None = None
-    storage: Storage = "auto"
+    overrides: tuple[tuple[str, Any], ...]
+    space: tuple[Param, ...]
+    variants: dict[str, tuple[tuple[str, Any], ...]]
     source: str | None = None
     """The file the spec was read from (relative base paths resolve against its folder)."""
 
@@ -85,146 +129,104 @@ class Trial:
     config_id: str
     seed: int
     params: tuple[tuple[str, Any], ...]
-    """The searched values of this configuration (``section.key`` -> value), seed excluded."""
+    """The searched values of this configuration (``section.key`` -> value, ``base`` and
+    ``variant`` axes by name), seed excluded."""
     config: Config
 
 
 # ----------------------------------------------------------------------------- parsing
 
 
-def _err(field: str, got: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"sweep.{field}: got {got!r}, expected {allowed}")
-
-
-def _int(field: str, value: Any, lo: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-        raise _err(field, value, f"an integer >= {lo}")
-    return value
-
-
-def _section_key(field: str, dotted: Any) -> tuple[str, str]:
+def _section_key(where: str, dotted: Any) -> tuple[str, str]:
     """Check ``section.key`` against the Config dataclasses (the message lists what exists)."""
     sections = {f.name: f.type for f in dataclasses.fields(Config)}
     if not isinstance(dotted, str) or dotted.count(".") != 1:
-        raise ConfigError(f"sweep.{field}: got key {dotted!r}, expected section.key "
+        raise ConfigError(f"{where}: got key {dotted!r}, expected section.key "
                           f"(e.g. agent.actor_lr); sections: {', '.join(sections)}")
     section, key = dotted.split(".")
     if section not in sections:
-        raise ConfigError(f"sweep.{field}: unknown section {section!r} in {dotted!r}; "
+        raise ConfigError(f"{where}: unknown section {section!r} in {dotted!r}; "
                           f"allowed: {', '.join(sections)}")
-    cls = type(getattr(Config(), section))
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(type(getattr(Config(), section)))]
     if key not in names:
-        raise ConfigError(f"sweep.{field}: unknown field {dotted!r}; allowed in {section}: "
+        raise ConfigError(f"{where}: unknown field {dotted!r}; allowed in {section}: "
                           f"{', '.join(names)}")
     return section, key
 
 
-def _scientific(field: str, spec: Any) -> tuple[float, ...]:
-    """``{mantissa: [1, 99], exponent: [-6, -4]}`` -> every m x 10^e (both ranges inclusive)."""
-    if not isinstance(spec, Mapping) or set(spec) != {"mantissa", "exponent"}:
-        raise _err(field, spec, "a list of values or {mantissa: [lo, hi], exponent: [lo, hi]}")
+def _overrides(where: str, data: dict) -> tuple[tuple[str, Any], ...]:
+    for key in data:
+        _section_key(where, key)
+    return tuple(data.items())
+
+
+def _scientific(s: Scientific, where: str) -> tuple[float, ...]:
     bounds = []
     for part in ("mantissa", "exponent"):
-        pair = spec[part]
-        ok = (isinstance(pair, (list, tuple)) and len(pair) == 2
-              and all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
-              and pair[0] <= pair[1])
-        if not ok:
-            raise _err(f"{field}.{part}", pair, "[lo, hi], integers with lo <= hi (inclusive)")
+        pair = getattr(s, part)
+        if len(pair) != 2 or pair[0] > pair[1]:
+            raise ConfigError(f"{where}.{part}: got {list(pair)}, expected [lo, hi] with "
+                              "lo <= hi (inclusive)")
         bounds.append(range(pair[0], pair[1] + 1))
-    if bounds[0][0] < 1:
-        raise _err(f"{field}.mantissa", spec["mantissa"], "positive integers")
     # float("3e-5") is exact to the decimal text; 3 * 1e-5 would not be.
     return tuple(float(f"{m}e{e}") for e in sorted(bounds[1], reverse=True) for m in bounds[0])
 
 
 def _param(key: str, spec: Any) -> Param:
-    field = f"space[{key!r}]"
-    if key != BASE_KEY:
-        _section_key("space", key)
-    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in (
-            "grid", "choice"):
-        raise _err(field, spec, "{grid: [values...]} or {choice: [values...]} or "
-                   "{choice: {mantissa: [lo, hi], exponent: [lo, hi]}}")
-    kind, values = next(iter(spec.items()))
-    if isinstance(values, Mapping):
-        values = _scientific(f"{field}.{kind}", values)
-    if not isinstance(values, (list, tuple)) or not values:
-        raise _err(f"{field}.{kind}", values, "a non-empty list of values")
+    where = f"sweep.space[{key!r}]"
+    _section_key("sweep.space", key)
+    axis = C.build(AxisSpec, spec, where)
+    given = [k for k in ("grid", "choice") if getattr(axis, k) is not None]
+    if len(given) != 1:
+        raise ConfigError(f"{where}: got {spec!r}, expected {{grid: [values...]}} or "
+                          "{choice: [values...]} or {choice: {mantissa: [lo, hi], "
+                          "exponent: [lo, hi]}}")
+    kind = given[0]
+    values = getattr(axis, kind)
+    if isinstance(values, Scientific):
+        values = _scientific(values, f"{where}.{kind}")
+    if not values:
+        raise ConfigError(f"{where}.{kind}: got [], expected a non-empty list of values")
     return Param(key, kind, tuple(values))
 
 
-def _seeds(value: Any) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return tuple(range(_int("seeds", value, 1)))
-    if isinstance(value, (list, tuple)) and value:
-        seeds = tuple(_int("seeds[]", s, 0) for s in value)
-        if len(set(seeds)) != len(seeds):
-            raise _err("seeds", value, "distinct seeds")
-        return seeds
-    raise _err("seeds", value, "a number of seeds (>= 1) or a non-empty list of seeds")
+def _seeds(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    if isinstance(value, int):
+        if value < 1:
+            raise ConfigError(f"sweep.seeds: got {value}, expected a number of seeds >= 1 "
+                              "or a list of seeds")
+        return tuple(range(value))
+    if not value or len(set(value)) != len(value) or min(value) < 0:
+        raise ConfigError(f"sweep.seeds: got {list(value)}, expected distinct seeds >= 0 "
+                          "(a non-empty list)")
+    return value
 
 
 def parse(data: Any, source: str | None = None) -> SweepSpec:
-    """Validate plain data (parsed YAML) into a :class:`SweepSpec`."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"sweep: expected a mapping of fields, got {data!r}")
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
-        raise ConfigError(f"sweep.{unknown[0]}: unknown field; allowed: {', '.join(_FIELDS)}")
-    name = data.get("name") or (Path(source).stem if source else None)
+    """Validate plain data (parsed YAML) into a :class:`SweepSpec` (raises ConfigError)."""
+    f = C.build(SweepFile, data, "sweep")
+    name = f.name or (Path(source).stem if source else None)
     if name is None:
         raise ConfigError("sweep.name: missing; give the sweep a name (a file's name is "
                           "the default)")
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
-        raise _err("name", name, "a non-empty string without spaces or slashes")
-    if "base" not in data:
-        raise ConfigError("sweep.base: missing; give a ready config name (e.g. hopper) or a "
-                          "config file path, or a list of them")
-    base = data["base"]
-    bases = tuple(base) if isinstance(base, (list, tuple)) else (base,)
-    if not bases or not all(isinstance(b, str) and b for b in bases):
-        raise _err("base", base, "a ready config name or path, or a non-empty list of them")
-    if "seeds" not in data:
-        raise ConfigError("sweep.seeds: missing; give a number of seeds (e.g. 5) or a list")
-    overrides = data.get("overrides") or {}
-    if not isinstance(overrides, Mapping):
-        raise _err("overrides", overrides, "a mapping of section.key: value")
-    for key in overrides:
-        _section_key("overrides", key)
-    space_data = data.get("space") or {}
-    if not isinstance(space_data, Mapping):
-        raise _err("space", space_data, "a mapping of section.key: {grid|choice: ...}")
-    if BASE_KEY in space_data:
-        raise ConfigError("sweep.space: 'base' is not a parameter; list several configs "
-                          "under sweep.base instead")
-    space = tuple(_param(k, v) for k, v in space_data.items())
-    samples = _int("samples", data.get("samples", 1), 1)
-    if samples > 1 and not any(p.kind == "choice" for p in space):
-        raise ConfigError(f"sweep.samples: got {samples}, but the space has no choice "
+    if any(c in name for c in "/\\ "):
+        raise ConfigError(f"sweep.name: got {name!r}, expected no spaces or slashes")
+    bases = f.base if isinstance(f.base, tuple) else (f.base,)
+    if not bases:
+        raise ConfigError("sweep.base: got [], expected a ready config name or path, or a "
+                          "non-empty list of them")
+    space = tuple(_param(k, v) for k, v in f.space.items())
+    if f.samples > 1 and not any(p.kind == "choice" for p in space):
+        raise ConfigError(f"sweep.samples: got {f.samples}, but the space has no choice "
                           "parameter, so every sample would be the same configuration")
-    resources = data.get("resources") or {}
-    if not isinstance(resources, Mapping) or set(resources) - {"cpu"}:
-        raise _err("resources", resources, "{cpu: N} (CPUs per trial)")
-    cpu = resources.get("cpu", 1)
-    if isinstance(cpu, bool) or not isinstance(cpu, (int, float)) or cpu <= 0:
-        raise _err("resources.cpu", cpu, "a number > 0")
-    max_concurrent = data.get("max_concurrent")
-    if max_concurrent is not None:
-        max_concurrent = _int("max_concurrent", max_concurrent, 1)
-    sweep_dir = data.get("sweep_dir")
-    if sweep_dir is not None and (not isinstance(sweep_dir, str) or not sweep_dir):
-        raise _err("sweep_dir", sweep_dir, "a path or null")
-    storage = data.get("storage", "auto")
-    if storage not in _STORAGE:
-        raise _err("storage", storage, "one of " + ", ".join(repr(s) for s in _STORAGE))
-    return SweepSpec(
-        name=name, bases=bases, seeds=_seeds(data["seeds"]),
-        overrides=tuple(overrides.items()), space=space, samples=samples,
-        sample_seed=_int("sample_seed", data.get("sample_seed", 0), 0),
-        trial_cpus=float(cpu), max_failures=_int("max_failures", data.get("max_failures", 3), 0),
-        max_concurrent=max_concurrent, sweep_dir=sweep_dir, storage=storage, source=source)
+    variants = {}
+    for vname, values in f.variants.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"sweep.variants.{vname}: got {values!r}, expected a mapping "
+                              "of section.key: value")
+        variants[str(vname)] = _overrides(f"sweep.variants.{vname}", values)
+    return SweepSpec(f, name, bases, _seeds(f.seeds), _overrides("sweep.overrides", f.overrides),
+                     space, variants, source)
 
 
 def sweeps_dir() -> Path:
@@ -263,12 +265,14 @@ def _configurations(spec: SweepSpec) -> list[tuple[tuple[str, Any], ...]]:
     """Every configuration as ordered (key, value) pairs: grid product x samples."""
     grid = [p for p in spec.space if p.kind == "grid"]
     choice = [p for p in spec.space if p.kind == "choice"]
+    if spec.variants:
+        grid.insert(0, Param(VARIANT_KEY, "grid", tuple(spec.variants)))
     if len(spec.bases) > 1:
         grid.insert(0, Param(BASE_KEY, "grid", spec.bases))
-    rng = random.Random(spec.sample_seed)
+    rng = random.Random(spec.file.sample_seed)
     out = []
     for point in itertools.product(*(p.values for p in grid)):
-        for _ in range(spec.samples):
+        for _ in range(spec.file.samples):
             drawn = tuple((p.key, rng.choice(p.values)) for p in choice)
             out.append(tuple(zip((p.key for p in grid), point)) + drawn)
     return out
@@ -290,11 +294,12 @@ def expand(spec: SweepSpec) -> tuple[Trial, ...]:
         config_id = f"c{index:03d}"
         values = dict(params)
         base = bases[values.pop(BASE_KEY, spec.bases[0])]
-        searched = [(k, v) for k, v in params if k != BASE_KEY]
+        variant = spec.variants.get(values.pop(VARIANT_KEY, None), ())
+        searched = [(k, v) for k, v in params if k not in (BASE_KEY, VARIANT_KEY)]
         for seed in spec.seeds:
-            sections = _sections(list(spec.overrides) + searched + [("run.seed", seed)])
+            pairs = list(spec.overrides) + list(variant) + searched + [("run.seed", seed)]
             try:
-                cfg = base.replace(**sections)
+                cfg = base.replace(**_sections(pairs))
             except ConfigError as exc:
                 where = ", ".join(f"{k}={v!r}" for k, v in params) or "the base config"
                 raise ConfigError(f"sweep: configuration {config_id} ({where}) is invalid: "
@@ -326,13 +331,18 @@ def fingerprint(trials: tuple[Trial, ...]) -> str:
 
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``rt-avg sweep`` (for rt_avg/cli.py; the command calls
-    ``rt_avg.actors.sweep.run_sweep(args.sweep_file, args.address, args.sweep_dir, args.num_cpus)``)."""
+    """Arguments of ``rt-avg sweep`` (the command calls ``rt_avg.sweeps.tune.run_sweep(
+    args.sweep_file, args.address, args.sweep_dir, args.num_cpus)``)."""
     p.add_argument("sweep_file", help="sweep YAML file, or the name of a ready sweep in "
                    "configs/sweeps/ (e.g. smoke)")
+    p.add_argument("--sweep-dir", help="output directory (default: sweep_dir in the file, "
+                   "else runs/sweeps/<name>); run the same command again to continue a sweep")
+    add_cluster_arguments(p)
+
+
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """--address and --num-cpus (sweeps and studies)."""
     p.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT); default: start "
                    "a local Ray")
-    p.add_argument("--sweep-dir", help="output directory (default: sweep_dir in the file, else "
-                   "runs/sweeps/<name>); run the same command again to continue a sweep")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (without --address); "
                    "default: all")

@@ -1,0 +1,253 @@
+"""Run directories as data: one loader and one grouping rule.
+
+:func:`load_run` reads what the analyses need from a run directory (``config.yaml``,
+``episodes.csv``, ``metrics.jsonl``, ``timing.json``, ``timing_steps.npz``);
+:func:`find_runs` finds the run directories of a sweep (``sweep.json``), of a folder of
+runs, or as given.  :func:`group_runs` puts runs of one experiment together: two runs are
+one group when their configs are equal apart from the seed and bookkeeping that does not
+change the experiment (:data:`IGNORED_KEYS`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from rt_avg.analysis import stats
+from rt_avg.config import ConfigError
+
+IGNORED_KEYS = ("run.seed", "run.checkpoint_every", "run.keep_checkpoints",
+                "run.metrics_every", "run.torch_threads", "tracking.")
+"""Config keys (or prefixes ending in '.') that do not make two runs different experiments."""
+TRIAL_RECORD = "sweep_trial.json"
+"""Per-trial record the sweep runner keeps in each run directory (``status: done``)."""
+SWEEP_FILE = "sweep.json"
+
+
+class RunDataError(ConfigError):
+    """A path given to an analysis is not a run directory, or holds nothing to analyse."""
+
+
+@dataclass
+class Run:
+    """One run directory as data."""
+
+    path: Path
+    config: dict[str, Any]
+    """config.yaml flattened to dotted keys (``agent.actor_lr``)."""
+    steps: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """Env step at which each episode ended."""
+    returns: np.ndarray = field(default_factory=lambda: np.empty(0))
+    wall_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    timing: dict[str, Any] | None = None
+    """timing.json flattened to '/'-joined keys, when present."""
+    timing_steps: dict[str, np.ndarray] | None = None
+    """timing_steps.npz arrays, when present."""
+    complete: bool = False
+    """The run reached ``run.steps`` (sweep record says done, or the final checkpoint)."""
+    name: str = ""
+
+    @property
+    def mode(self) -> str:
+        return str(self.config.get("run.mode", "inline"))
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("run.seed", 0))
+
+    @property
+    def env_id(self) -> str:
+        return str(self.config.get("env.id", "?"))
+
+    @property
+    def total_steps(self) -> int:
+        """The steps the run covers: ``run.steps`` when complete, else the last step logged."""
+        planned = int(self.config.get("run.steps", 0)) or 1
+        if self.complete:
+            return planned
+        logged = [float(self.steps[-1])] if self.steps.size else []
+        logged += [float(m["step"]) for m in self.metrics[-1:] if "step" in m]
+        return int(min(planned, max(logged))) if logged else planned
+
+    @property
+    def final_return(self) -> float:
+        return stats.final_return(self.steps, self.returns, self.total_steps)
+
+    @property
+    def auc(self) -> float:
+        return stats.area_under_curve(self.steps, self.returns, self.total_steps)
+
+    def group_key(self) -> tuple:
+        return tuple(sorted((k, _hashable(v)) for k, v in self.config.items()
+                            if not ignored(k)))
+
+    def steps_per_s(self) -> float | None:
+        """Env steps per second: timing.json (real-time modes), else the last metrics row,
+        else the last episode."""
+        if self.timing:
+            for key in ("env_steps_per_s", "steps_per_s"):
+                value = self.timing.get(key)
+                if isinstance(value, (int, float)) and value > 0:
+                    return float(value)
+        for row in reversed(self.metrics):
+            if row.get("wall_time_s", 0) > 0 and "step" in row:
+                return row["step"] / row["wall_time_s"]
+        if len(self.steps) and self.wall_s[-1] > 0:
+            return float(self.steps[-1] / self.wall_s[-1])
+        return None
+
+    def latency_us(self, pct: str) -> float | None:
+        """Action latency percentile (``p50``/``p99``) in microseconds: timing.json first,
+        else the per-step array."""
+        if self.timing:
+            for key, value in self.timing.items():
+                k = key.lower()
+                if "action_latency" in k and pct in k and isinstance(value, (int, float)):
+                    return float(value) * (1e3 if "_ms" in k else 1.0)
+        if self.timing_steps and "action_latency_us" in self.timing_steps:
+            a = finite(self.timing_steps["action_latency_us"])
+            if a.size:
+                return float(np.percentile(a, float(pct[1:])))
+        return None
+
+
+def ignored(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in IGNORED_KEYS)
+
+
+def _hashable(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
+
+
+def flatten(data: Any, prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """Nested mappings to one level with ``sep``-joined keys."""
+    if not isinstance(data, dict):
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name, sep))
+        else:
+            out[name] = value
+    return out
+
+
+def finite(a: Any) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    return a[np.isfinite(a)]
+
+
+def _complete(path: Path, planned: int) -> bool:
+    from rt_avg.checkpoint import latest_checkpoint
+
+    record = path / TRIAL_RECORD
+    if record.exists():
+        return json.loads(record.read_text()).get("status") == "done"
+    ckpt = latest_checkpoint(path / "checkpoints")
+    return ckpt is not None and ckpt.name == f"step_{planned:010d}.pt"
+
+
+def load_run(path: Path | str, config: dict[str, Any] | None = None) -> Run:
+    """Read one run directory.  ``config`` (plain nested data) stands in for a missing
+    config.yaml: a sweep trial that has not started yet is a run with no episodes."""
+    from rt_avg.run_dir import RunDirectory, read_episodes, read_metrics
+
+    path = Path(path)
+    rd = RunDirectory(path)
+    if rd.config.exists():
+        config = yaml.safe_load(rd.config.read_text()) or {}
+    elif config is None:
+        raise RunDataError(f"{path}: no config.yaml (not an rt-avg run directory)")
+    flat = flatten(config)
+    run = Run(path, flat, name=path.name)
+    if not rd.config.exists():
+        return run
+    episodes = read_episodes(rd) if rd.episodes.exists() else []
+    run.steps = np.array([e["step"] for e in episodes], dtype=np.float64)
+    run.returns = np.array([e["return"] for e in episodes], dtype=np.float64)
+    run.wall_s = np.array([e["wall_time_s"] for e in episodes], dtype=np.float64)
+    run.metrics = read_metrics(rd) if rd.metrics.exists() else []
+    if rd.timing.exists():
+        try:
+            run.timing = flatten(json.loads(rd.timing.read_text()), sep="/")
+        except (json.JSONDecodeError, OSError):
+            run.timing = None
+    if (path / "timing_steps.npz").exists():
+        with np.load(path / "timing_steps.npz") as npz:
+            run.timing_steps = {k: np.asarray(npz[k]) for k in npz.files}
+    run.complete = _complete(path, int(flat.get("run.steps", 0)))
+    return run
+
+
+def expand_run_dirs(paths: Sequence[Path | str]) -> list[Path]:
+    """Run directories as given; a directory without config.yaml stands for the run
+    directories inside it (directly, or under ``runs/`` as in a sweep directory)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "config.yaml").exists():
+            out.append(p)
+            continue
+        inner = sorted({c.parent for pattern in ("*/config.yaml", "runs/*/config.yaml")
+                        for c in p.glob(pattern)}) if p.is_dir() else []
+        if not inner:
+            raise RunDataError(f"{p}: not an rt-avg run directory (no config.yaml), "
+                               "nor a directory of run directories")
+        out.extend(inner)
+    return out
+
+
+def find_runs(folder: Path | str) -> tuple[list[Run], dict[str, dict[str, Any]]]:
+    """Every run of a sweep directory (``sweep.json`` lists its trials, started or not) or
+    of a folder of run directories, with the sweep's trial records by run path (empty for a
+    plain folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RunDataError(f"{folder} is not a directory")
+    if (folder / SWEEP_FILE).exists():
+        trials = json.loads((folder / SWEEP_FILE).read_text())["trials"]
+        runs = [load_run(folder / "runs" / t["trial_id"], config=t["config"]) for t in trials]
+        return runs, {str(r.path): t for r, t in zip(runs, trials)}
+    paths = sorted({c.parent for pattern in ("*/config.yaml", "runs/*/config.yaml")
+                    for c in folder.glob(pattern)})
+    if not paths:
+        raise RunDataError(f"no run directories in {folder} (expected sweep.json and "
+                           "runs/<trial>/, or folders with config.yaml)")
+    return [load_run(p) for p in paths], {}
+
+
+def group_runs(runs: Sequence[Run]) -> list[list[Run]]:
+    """Runs with equal configs (apart from :data:`IGNORED_KEYS`), in first-seen order."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.group_key(), []).append(run)
+    return list(groups.values())
+
+
+def varying_keys(groups: Sequence[Sequence[Run]]) -> list[str]:
+    """The config keys whose values differ between groups (sorted)."""
+    keys = sorted({k for g in groups for k in g[0].config if not ignored(k)})
+    return [k for k in keys if len({_hashable(g[0].config.get(k)) for g in groups}) > 1]
+
+
+def group_params(group: Sequence[Run], keys: Sequence[str]) -> dict[str, Any]:
+    return {k: group[0].config.get(k) for k in keys}
+
+
+def group_label(params: dict[str, Any], fallback: str, most: int = 3) -> str:
+    """``actor_lr=0.0003, gamma=0.99`` from the values that tell a group apart."""
+    if not params:
+        return fallback
+    parts = [f"{k.split('.')[-1]}={format_value(v)}" for k, v in list(params.items())[:most]]
+    return ", ".join(parts) + (", ..." if len(params) > most else "")
+
+
+def format_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) and math.isfinite(value) else str(value)
