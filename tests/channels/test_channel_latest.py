@@ -233,7 +233,7 @@ def test_closed_channel_refuses(channel: LatestChannel) -> None:
 
 @pytest.mark.slow
 def test_bench_channel_smoke() -> None:
-    from rt_avg.channels.bench import bench_channel
+    from rt_avg.bench.channel import bench_channel
 
     result = bench_channel(n=300)
     for key in ("transition_us_p50", "transition_us_p99", "weights_us_p50", "weights_us_p99"):

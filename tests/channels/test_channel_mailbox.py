@@ -161,7 +161,7 @@ def test_mailbox_between_ray_actors(ray_runtime) -> None:
 
 @pytest.mark.ray
 def test_bench_ray_call_smoke(ray_runtime) -> None:
-    from rt_avg.actors.bench_ray import bench_ray_call
+    from rt_avg.bench.ray_call import bench_ray_call
 
     result = bench_ray_call(n=30)
     assert set(result) == {"ray_call_us_p50", "ray_call_us_p99", "mailbox_us_p50", "mailbox_us_p99"}
