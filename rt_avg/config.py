@@ -32,7 +32,6 @@ Mode = Literal["inline", "async", "sequential"]
 TDReturnRule = Literal["termination", "episode_end"]
 WandbMode = Literal["online", "offline", "disabled"]
 T = TypeVar("T")
-T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -41,10 +40,6 @@ class ConfigError(ValueError):
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
     return {"range": (lo, hi, lo_open)}
-
-
-value_range = _range
-"""Field metadata of an allowed range, for other typed files built with :func:`build`."""
 
 
 value_range = _range
@@ -293,13 +288,6 @@ def _check_consistency(cfg: Config) -> None:
     from rt_avg.algos import check_algo_name
 
     check_algo_name(a.algo)
-
-
-def build(cls: type[T], data: Any, path: str) -> T:
-    """Build the frozen dataclass ``cls`` from plain data by the rules of run configs (types
-    from the annotations, :data:`value_range` metadata, unknown and missing keys rejected);
-    errors name the field as ``path.field``.  For other typed files, e.g. sweep files."""
-    return _build(cls, data, path)
 
 
 def build(cls: type[T], data: Any, path: str) -> T:
