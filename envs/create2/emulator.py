@@ -12,8 +12,16 @@ Clocks (``TwinConfig.clock``):
   commands and queries are still served as they arrive.  With the same seed and the
   same commands this gives bit-identical sensor streams (used by the task's twin).
 
+The BRC pin (wake-up, keep-awake): a pty carries no modem lines, so the cable's BRC wire
+is a call, ``set_brc(low)``, which the task wires into the driver for the twin.  As the OI
+spec describes it, the robot falls asleep after ``sleep_after_s`` (5 min) in Passive mode
+unless a BRC pulse resets that timer; asleep it streams nothing and ignores the serial line
+until a BRC pulse wakes it (in Off mode, waiting for Start).
+
 Fault injection for tests: ``inject_bytes``, ``corrupt_next_frames``, ``drop_link``,
-plus world edits (``set_pose``, ``set_battery``, ``set_lifted``).
+``set_powered`` (robot switched off: silent), ``legacy_odometry`` (firmware before
+3.3.0/3.4.0, whose distance and angle packets are wrong), plus world edits (``set_pose``,
+``set_battery``, ``set_lifted``).
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ from rt_avg.envs.create2.sim import ArenaConfig, Create2Sim
 TICK_S = 0.015  # the robot's stream period
 _MAX_CATCH_UP_TICKS = 20  # realtime: beyond this lag, skip ahead instead of bursting
 _RESET_BANNER = b"bl-start\r\nrt-avg create2 twin\r\n"
+#: what firmware before 3.4.0 reports for the angle packet, per degree turned (the spec:
+#: "the value returned must be divided by 0.324056 to get degrees")
+LEGACY_ANGLE_FACTOR = 0.324056
 
 
 @dataclass(frozen=True)
@@ -52,8 +63,12 @@ class TwinConfig:
     link_path: str | None = None
     seed: int = 0
     arena: ArenaConfig = field(default_factory=ArenaConfig)
+    sleep_after_s: float | None = 300.0  # Passive-mode sleep timer (robot seconds); None: never
+    legacy_odometry: bool = False  # packets 19/20 as firmware before 3.3.0/3.4.0 reports them
 
     def __post_init__(self) -> None:
+        if self.sleep_after_s is not None and not self.sleep_after_s > 0.0:
+            raise ValueError(f"sleep_after_s must be > 0 or None; got {self.sleep_after_s!r}")
         if self.clock not in ("realtime", "lockstep"):
             raise ValueError(f"twin clock must be 'realtime' or 'lockstep'; got {self.clock!r}")
         if not (isinstance(self.time_scale, (int, float)) and 0.01 <= self.time_scale <= 1000.0):
@@ -82,6 +97,9 @@ class TwinState:
     tx_dropped_bytes: int
     link_up: bool
     opcodes_seen: dict[int, int]
+    asleep: bool
+    powered: bool
+    brc_pulses_s: tuple[float, ...]  # wall-clock length of each BRC low pulse, oldest first
 
 
 class Emulator:
@@ -103,6 +121,11 @@ class Emulator:
         self._frames_sent = self._rx_bytes = self._tx_dropped = self._ticks = 0
         self._lockstep_target_s = 0.0
         self._opcodes: Counter[int] = Counter()
+        self._powered = True
+        self._asleep = False
+        self._passive_since = 0.0  # sim time the sleep timer started
+        self._brc_low_since: float | None = None  # wall time BRC went low
+        self._brc_pulses: list[float] = []
         self._closed = False
         self._timers: list[threading.Timer] = []
         self._own_dir: str | None = None
@@ -171,7 +194,8 @@ class Emulator:
                 battery_mah=s.battery_mah, streaming=self._streaming, stream_ids=self._stream_ids,
                 sim_time_s=s.t_s, frames_sent=self._frames_sent, rx_bytes=self._rx_bytes,
                 tx_dropped_bytes=self._tx_dropped, link_up=self._master >= 0,
-                opcodes_seen=dict(self._opcodes))
+                opcodes_seen=dict(self._opcodes), asleep=self._asleep, powered=self._powered,
+                brc_pulses_s=tuple(self._brc_pulses))
 
     def reset_world(self, seed: int) -> None:
         """Restart the world from the seed (pose, battery, noise); OI state is kept."""
@@ -192,6 +216,30 @@ class Emulator:
         """Pick the robot up (both wheel drops) or put it down."""
         with self._lock:
             self._sim.lifted = bool(lifted)
+
+    def set_brc(self, low: bool) -> None:
+        """Drive the BRC pin (True: pulled low).  A falling edge wakes a sleeping robot and
+        restarts the Passive-mode sleep timer; pulse lengths are recorded (wall clock)."""
+        with self._lock:
+            now = time.monotonic()
+            if low and self._brc_low_since is None:
+                self._brc_low_since = now
+                self._passive_since = self._sim.t_s
+                if self._asleep and self._powered:
+                    self._asleep = False  # awake, OI in Off until Start
+            elif not low and self._brc_low_since is not None:
+                self._brc_pulses.append(now - self._brc_low_since)
+                self._brc_low_since = None
+
+    def set_powered(self, powered: bool) -> None:
+        """Switch the robot off (silent, wheels stopped, deaf) or on again (OI in Off)."""
+        with self._lock:
+            if not powered:
+                self._stop_wheels()
+            elif not self._powered:
+                self._mode, self._streaming, self._stream_ids = Mode.OFF, False, ()
+                self._asleep = False
+            self._powered = bool(powered)
 
     def inject_bytes(self, data: bytes) -> None:
         """Write raw bytes onto the robot-to-host line, between frames."""
@@ -341,8 +389,13 @@ class Emulator:
         while self._ticks < due:
             self._tick()
 
+    def _enter_passive(self) -> None:
+        if self._mode != Mode.PASSIVE:
+            self._passive_since = self._sim.t_s  # the sleep timer starts on entering Passive
+        self._mode = Mode.PASSIVE
+
     def _tick(self) -> int:
-        """One 15 ms step: physics, Safe-mode reflexes, then a stream frame."""
+        """One 15 ms step: physics, Safe-mode reflexes, the sleep timer, a stream frame."""
         sim = self._sim
         sim.step(TICK_S)
         self._ticks += 1
@@ -351,10 +404,17 @@ class Emulator:
             forward = sim.left_mm_s + sim.right_mm_s > 0
             charger = docked and not self._was_docked
             if any(sim.wheel_drops()) or (sim.cliff_detected() and forward) or charger:
-                self._mode = Mode.PASSIVE
+                self._enter_passive()
                 self._stop_wheels()
         self._was_docked = docked
-        if not (self._streaming and self._stream_ids and self._master >= 0):
+        limit = self.config.sleep_after_s
+        if (self._mode == Mode.PASSIVE and not self._asleep and limit is not None
+                and sim.t_s - self._passive_since >= limit - 1e-9):
+            self._asleep = True  # power saving: silent until a BRC pulse
+            self._stop_wheels()
+            self._mode, self._streaming = Mode.OFF, False
+        if not (self._powered and not self._asleep and self._streaming and self._stream_ids
+                and self._master >= 0):
             return 0
         frame = bytearray(oi.encode_stream_frame(self._stream_ids, self._read(self._stream_ids)))
         if self._corrupt_frames > 0:
@@ -367,6 +427,11 @@ class Emulator:
     # ---- OI semantics -------------------------------------------------------------
     def _read(self, packet_ids: tuple[int, ...]) -> dict[int, int]:
         values = self._sim.read(packet_ids)
+        if self.config.legacy_odometry:
+            if oi.DISTANCE in values:
+                values[oi.DISTANCE] = 0  # wrong on that firmware; the spec gives no formula
+            if oi.ANGLE in values:
+                values[oi.ANGLE] = int(values[oi.ANGLE] * LEGACY_ANGLE_FACTOR)
         values.update({35: int(self._mode), 36: self._song, 37: 0, 38: len(self._stream_ids)})
         values.update(self._requested)
         return values
@@ -382,11 +447,13 @@ class Emulator:
 
     def _execute(self, opcode: int, args: bytes) -> None:
         self._opcodes[opcode] += 1
+        if not self._powered or self._asleep:
+            return  # switched off or asleep: the serial line is not listened to
         if self._mode == Mode.OFF and opcode not in (Opcode.START, Opcode.RESET):
             return  # in Off the OI only listens for Start
         driving = self._mode in (Mode.SAFE, Mode.FULL)
         if opcode in (Opcode.START, Opcode.POWER, Opcode.SPOT, Opcode.CLEAN, Opcode.MAX):
-            self._mode = Mode.PASSIVE  # cleaning modes are not simulated: they just stop
+            self._enter_passive()  # cleaning modes are not simulated: they just stop
             self._stop_wheels()
         elif opcode in (Opcode.RESET, Opcode.STOP):
             self._mode = Mode.OFF
@@ -398,7 +465,7 @@ class Emulator:
             self._mode = Mode.FULL if opcode == Opcode.FULL else Mode.SAFE
             self._stop_wheels()
         elif opcode == Opcode.SEEK_DOCK:
-            self._mode = Mode.PASSIVE
+            self._enter_passive()
             self._sim.seeking_dock = True
         elif opcode == Opcode.DRIVE_DIRECT and driving:
             right, left = struct.unpack(">hh", args)
@@ -430,9 +497,14 @@ class Emulator:
 
 
 def _drive_to_wheels(velocity: int, radius: int) -> tuple[float, float]:
-    """Drive (137) -> (left, right) wheel speeds; special radii per the OI spec."""
+    """Drive (137) -> (left, right) wheel speeds; special radii per the OI spec: 0x8000 and
+    0x7FFF straight, 0xFFFF (-1) clockwise and 0x0001 counter-clockwise in place.  Velocity
+    0 stops whatever the radius (``Drive 0 0`` is a common stop command).  Radius 0 is not
+    defined by the spec; the twin drives straight rather than divide by zero."""
     v = float(velocity)
-    if radius in (32767, -32768):
+    if v == 0.0:
+        return 0.0, 0.0
+    if radius in (32767, -32768, 0):
         return v, v
     if radius == 1:
         return -v, v  # turn in place counter-clockwise

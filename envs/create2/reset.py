@@ -1,7 +1,10 @@
 """The Create-Mover reset sequence (after SenseAct's Create2MoverEnv).
 
 1. Battery at or below ``battery_low_mah``: Seek Dock, wait until ``battery_charged_mah``
-   (``charge_timeout_s`` robot seconds at most, then ``TimeoutError``).
+   (``charge_timeout_s`` robot seconds at most, then ``TimeoutError``).  Charging happens in
+   Passive mode, where the robot falls asleep after 5 minutes; a BRC pulse every
+   ``KEEP_AWAKE_S`` keeps it awake (when BRC is wired; otherwise a robot that falls asleep
+   is reported as silent).
 2. Enter the task's OI mode (Safe or Full); on the dock, back off.
 3. Reverse for ``reverse_s``.
 4. If the cable has wound up ``unwind_deg`` or more since the last unwind, turn back.
@@ -9,28 +12,36 @@
    reverse, ``mode_attempts`` times, then ``RuntimeError`` (a person is needed).
 
 Every manoeuvre re-sends its wheel command each ``refresh_s`` so the driver's watchdog
-never stops it, and ends with 0/0.
+never stops it, and ends with 0/0.  ``interrupt()`` (from another thread) stops the wheels at
+once and makes the running sequence raise :class:`~rt_avg.realtime.task.ResetInterrupted`;
+no wheel command is sent after it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from rt_avg.envs.create2 import oi
 from rt_avg.envs.create2.clock import StepClock
-from rt_avg.envs.create2.driver import Create2Driver, SensorFrame
+from rt_avg.envs.create2.driver import WAKE_PULSE_S, Create2Driver, SensorFrame, motion_between
 from rt_avg.envs.create2.oi import Mode
 from rt_avg.envs.create2.settings import from_mapping
+from rt_avg.realtime.task import ResetInterrupted
 
 log = logging.getLogger(__name__)
 
 _SPEED_MM_S = 150.0
 _UNWOUND_DEG = 30.0  # stop unwinding once the cable is within this of neutral
 _SETTLE_S = 0.03  # two stream frames
+#: robot seconds between keep-awake BRC pulses while charging (the spec's example: a 1 s
+#: pulse every minute, well inside its 5-minute Passive-mode sleep timer)
+KEEP_AWAKE_S = 60.0
+_CHARGE_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,61 +85,108 @@ class ResetRoutine:
         self._mode_name = oi_mode
         self._mode = Mode.SAFE if oi_mode == "safe" else Mode.FULL
         self._refresh_s = refresh_s
-        self._unwound_at_deg: int | None = None
+        self._neutral: SensorFrame | None = None  # the frame when the cable was neutral
+        self._lock = threading.Lock()  # a wheel command and interrupt() never interleave
+        self._abort = threading.Event()
 
-    def rotation_deg(self) -> int:
+    def interrupt(self) -> None:
+        """Stop the wheels now and end a running sequence (any thread)."""
+        with self._lock:
+            self._abort.set()
+            try:
+                self._driver.stop()
+            except Exception as exc:  # noqa: BLE001 - the sequence stops the wheels again
+                log.error("create2: could not stop the wheels on interrupt: %s", exc)
+
+    def rotation_deg(self) -> float:
         """Net rotation (ccw positive) since the cable was last neutral."""
         frame = self._frame()
-        if self._unwound_at_deg is None:
-            self._unwound_at_deg = frame.angle_total_deg
-        return frame.angle_total_deg - self._unwound_at_deg
+        if self._neutral is None:
+            self._neutral = frame
+        return motion_between(self._neutral, frame)[1]
 
     def forget_rotation(self) -> None:
         """The world was restarted (twin seeded reset): the cable is neutral again."""
-        self._unwound_at_deg = None
+        self._neutral = None
 
     def run(self) -> dict[str, Any]:
+        """Run the sequence; the wheels are stopped whatever ends it early."""
+        with self._lock:
+            self._abort.clear()
+        try:
+            return self._run()
+        except BaseException:
+            try:
+                self._driver.stop()
+            except Exception as exc:  # noqa: BLE001 - the reason the reset ended matters more
+                log.error("create2: could not stop the wheels after the reset failed: %s", exc)
+            raise
+
+    def _run(self) -> dict[str, Any]:
         cfg, report = self.config, {"charged": False, "undocked": False, "unwound": False}
         self.rotation_deg()  # anchor the winding count on first use
         self._driver.stop()
         if self._frame()[25] <= cfg.battery_low_mah:
             self._charge()
             report["charged"] = True
-        self._driver.set_mode(self._mode_name)
-        self._clock.sleep(_SETTLE_S)
+        self._command(lambda: self._driver.set_mode(self._mode_name))
+        self._sleep(_SETTLE_S)
         if self._frame()[34] & 2:  # bit 1: on the home base
             self._drive_for(-_SPEED_MM_S, -_SPEED_MM_S, cfg.undock_s)
             report["undocked"] = True
         self._drive_for(-_SPEED_MM_S, -_SPEED_MM_S, cfg.reverse_s)
         report["unwound"] = self._unwind()
         self._ensure_mode()
-        self._clock.sleep(_SETTLE_S)  # keep reset motion out of the first observation
+        self._sleep(_SETTLE_S)  # keep reset motion out of the first observation
         return report
 
     # ---- steps --------------------------------------------------------------------
     def _frame(self) -> SensorFrame:
-        frame = self._driver.latest_frame()
-        if frame is None:
-            self._clock.sleep(_SETTLE_S)
-            frame = self._driver.wait_for_frame(1, timeout_s=2.0)
-        return frame
+        """The latest frame; raises if the robot has gone silent."""
+        if self._driver.latest_frame() is None:
+            self._sleep(_SETTLE_S)
+        return self._driver.fresh_frame()
+
+    def _command(self, send: Callable[[], object]) -> None:
+        """Send a command unless interrupted (checked under the lock ``interrupt`` takes)."""
+        with self._lock:
+            if self._abort.is_set():
+                raise ResetInterrupted("Create 2 reset interrupted by stop(); wheels stopped")
+            send()
+
+    def _sleep(self, duration_s: float) -> None:
+        self._clock.sleep(duration_s)
+        if self._abort.is_set():
+            raise ResetInterrupted("Create 2 reset interrupted by stop(); wheels stopped")
 
     def _drive_for(self, left: float, right: float, duration_s: float) -> None:
         remaining = duration_s
         while remaining > 1e-9:
-            self._driver.drive_direct(left, right)
+            self._command(lambda: self._driver.drive_direct(left, right))
             chunk = min(self._refresh_s, remaining)
-            self._clock.sleep(chunk)
+            self._sleep(chunk)
             remaining -= chunk
         self._driver.stop()
+
+    def _keep_awake(self) -> None:
+        """One BRC pulse: restarts the robot's 5-minute Passive-mode sleep timer."""
+        self._driver.set_brc(True)
+        try:
+            self._sleep(WAKE_PULSE_S)
+        finally:
+            self._driver.set_brc(False)
 
     def _charge(self) -> None:
         cfg = self.config
         log.warning("create2: battery at %d mAh <= %.0f mAh; seeking the dock and charging to "
                     "%.0f mAh (dock it by hand if it cannot find the dock)",
                     self._frame()[25], cfg.battery_low_mah, cfg.battery_charged_mah)
-        self._driver.seek_dock()
-        waited, poll_s, last_seek = 0.0, 1.0, 0.0
+        if not self._driver.brc_wired:
+            log.warning("create2: BRC is not wired (brc_wake=False), so nothing keeps the robot "
+                        "awake while it charges in Passive mode: after 5 minutes it sleeps and "
+                        "the reset stops with a silent-robot error")
+        self._command(self._driver.seek_dock)
+        waited, last_seek, last_pulse = 0.0, 0.0, -math.inf
         while self._frame()[25] < cfg.battery_charged_mah:
             if waited >= cfg.charge_timeout_s:
                 raise TimeoutError(
@@ -136,23 +194,28 @@ class ResetRoutine:
                     f"mAh within {cfg.charge_timeout_s:.0f} s; dock the robot by hand or raise "
                     "reset_config charge_timeout_s")
             if not self._frame()[34] and waited - last_seek >= 60.0:
-                self._driver.seek_dock()  # searching may have given up; ask again
+                self._command(self._driver.seek_dock)  # searching may have given up; ask again
                 last_seek = waited
-            self._clock.sleep(poll_s)
-            waited += poll_s
+            if self._driver.brc_wired and waited - last_pulse >= KEEP_AWAKE_S:
+                self._keep_awake()
+                waited += WAKE_PULSE_S
+                last_pulse = waited
+            self._sleep(_CHARGE_POLL_S)
+            waited += _CHARGE_POLL_S
 
     def _unwind(self) -> bool:
         limit = self.config.unwind_deg
         rotation = self.rotation_deg()
         if limit is None or abs(rotation) < limit:
             return False
-        log.info("create2: unwinding the cable (%d deg)", rotation)
+        log.info("create2: unwinding the cable (%.0f deg)", rotation)
         turn_rate_deg_s = math.degrees(2 * _SPEED_MM_S / oi.WHEEL_BASE_MM)
         budget_s = 1.5 * abs(rotation) / turn_rate_deg_s + 1.0
         while abs(rotation) > _UNWOUND_DEG and budget_s > 0.0:
             direction = -1.0 if rotation > 0 else 1.0  # turn against the winding
-            self._driver.drive_direct(-direction * _SPEED_MM_S, direction * _SPEED_MM_S)
-            self._clock.sleep(self._refresh_s)
+            self._command(lambda: self._driver.drive_direct(-direction * _SPEED_MM_S,
+                                                            direction * _SPEED_MM_S))
+            self._sleep(self._refresh_s)
             budget_s -= self._refresh_s
             rotation = self.rotation_deg()
             if self._frame()[35] != self._mode:
@@ -161,16 +224,16 @@ class ResetRoutine:
         return True  # whatever is left stays counted against the neutral baseline
 
     def _ensure_mode(self) -> None:
-        self._clock.sleep(_SETTLE_S)
+        self._sleep(_SETTLE_S)
         for attempt in range(1, self.config.mode_attempts + 1):
             if self._frame()[35] == self._mode:
                 return
             log.warning("create2: not in %s mode after reset (attempt %d); retrying from Full",
                         self._mode.name, attempt)
-            self._driver.set_mode("full")
+            self._command(lambda: self._driver.set_mode("full"))
             self._drive_for(-50.0, -50.0, 0.5)
-            self._driver.set_mode(self._mode_name)
-            self._clock.sleep(_SETTLE_S)
+            self._command(lambda: self._driver.set_mode(self._mode_name))
+            self._sleep(_SETTLE_S)
         if self._frame()[35] != self._mode:
             raise RuntimeError(
                 f"Create 2 did not return to {self._mode.name} mode after "

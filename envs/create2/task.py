@@ -5,7 +5,8 @@
 * Observation (8): the six light-bump signals (packets 46-51) as ``1/sqrt(x - 4.2)``
   scaled so that x = 20 maps to -1 and x = 4095 to +1 (x clipped to [20, 4095]), then the
   previous action / 150.
-* Reward: 0.15 x the distance (packet 19, mm) driven during the step.
+* Reward: 0.15 x the distance (mm) driven during the step, from the wheel encoders
+  (packets 43, 44; SenseAct read packet 19, which is wrong on firmware before 3.3.0).
 * ``terminated`` on a bump, a wheel drop, a cliff or docking seen in any frame of the
   step; ``truncated`` after ``max_episode_steps``.  The wheels are stopped at episode end.
 
@@ -15,12 +16,18 @@ exactly ``dt_s`` per step, so equal seeds and actions give equal observations;
 ``"realtime"`` runs it on the wall clock x ``time_scale``.  On the twin, ``reset(seed=s)``
 restarts the twin's world from ``s`` (start pose, battery, sensor noise) before the
 reset sequence; ``reset()`` without a seed continues from where the robot is.
+
+Stopping: ``stop()`` (any thread) commands 0/0 and cuts a running reset short; an exception
+or Ctrl-C in ``step``/``reset`` commands 0/0 before it propagates; a robot that sends no
+frame for ``frame_timeout_s`` makes ``step`` raise ``Create2SilentError`` (wheels stopped);
+with ``guard`` (default on hardware) a guard process stops the wheels if this process dies.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any, Callable, Literal
@@ -30,7 +37,7 @@ import numpy as np
 
 from rt_avg.envs.create2 import oi
 from rt_avg.envs.create2.clock import LockstepClock, StepClock, WallClock
-from rt_avg.envs.create2.driver import Create2Driver, DriverConfig, SensorFrame
+from rt_avg.envs.create2.driver import Create2Driver, DriverConfig, SensorFrame, motion_between
 from rt_avg.envs.create2.emulator import TICK_S, Emulator, TwinConfig
 from rt_avg.envs.create2.reset import ResetConfig, ResetRoutine
 from rt_avg.envs.create2.sim import ArenaConfig
@@ -93,6 +100,8 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         time_scale: float = 1.0,
         arena: ArenaConfig | Mapping[str, Any] | None = None,
         reset_config: ResetConfig | Mapping[str, Any] | None = None,
+        frame_timeout_s: float = 0.5,
+        guard: bool | None = None,
     ) -> None:
         # Validate everything before touching a port or starting a twin.
         _check_choice("backend", backend, ("twin", "hardware"))
@@ -117,6 +126,11 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
                              f"time_scale={time_scale!r}, arena={arena!r}")
         arena = _settings("arena", arena, ArenaConfig)
         reset_config = _settings("reset_config", reset_config, ResetConfig)
+        frame_timeout_s = _check_number("frame_timeout_s", frame_timeout_s, 0.05, 10.0)
+        if guard is None:
+            guard = backend == "hardware"  # the in-process twin dies with the process anyway
+        if not isinstance(guard, bool):
+            raise ValueError(f"guard must be True, False or None; got {guard!r}")
 
         self.backend, self.max_episode_steps, self.oi_mode = backend, max_episode_steps, oi_mode
         self.action_space = gym.spaces.Box(-ACTION_LIMIT_MM_S, ACTION_LIMIT_MM_S, (2,), np.float32)
@@ -131,10 +145,13 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         # A stalled learner must not leave the robot driving; lockstep time only moves
         # on request, so no watchdog there (it would make runs depend on wall time).
         watchdog_s = None if lockstep else max(0.5, 4.0 * self.dt_s / scale)
+        # wall-clock silence: at least ten stream frames, whatever the twin's time scale
+        silence_s = None if lockstep else max(frame_timeout_s, 10 * TICK_S / scale)
         try:
             self._driver = Create2Driver(DriverConfig(
                 port=port, oi_mode=oi_mode, brc_wake=brc_wake, speed_limit_mm_s=ACTION_LIMIT_MM_S,
-                command_timeout_s=watchdog_s))
+                command_timeout_s=watchdog_s, frame_timeout_s=silence_s, guard=guard),
+                brc=None if self._emulator is None else self._emulator.set_brc)
         except BaseException:
             if self._emulator is not None:
                 self._emulator.close()
@@ -145,15 +162,18 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         except BaseException:
             self._finalizer()
             raise
-        self._clock: StepClock = (LockstepClock(self._emulator, self._driver)
-                                  if lockstep and self._emulator is not None else WallClock(scale))
+        self._clock: StepClock = (
+            LockstepClock(self._emulator, self._driver, self.dt_s, frame_timeout_s=frame_timeout_s)
+            if lockstep and self._emulator is not None else WallClock(self.dt_s, scale))
         self._cycle_waiter: Callable[[], None] | None = None
         self._reset_routine = ResetRoutine(self._driver, self._clock, reset_config, oi_mode,
                                            refresh_s=self.dt_s)
+        self._reset_lock = threading.Lock()
+        self._resetting = False
         self._prev_action = np.zeros(2, dtype=np.float32)
         self._steps = 0
         self._last_seq = 0
-        self._last_distance_total = 0
+        self._last_frame: SensorFrame | None = None
         self._ready = False
 
     # ---- accessors ----------------------------------------------------------------
@@ -173,15 +193,20 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         self._require_open()
         if seed is not None and self._emulator is not None:
             self._emulator.reset_world(seed)
+            self._driver.restart_odometry()  # the twin's world restarted its counters
             self._reset_routine.forget_rotation()
+        with self._reset_lock:
+            self._resetting = True
         try:
             report = self._reset_routine.run()
+            frame = self._driver.fresh_frame()
         except BaseException:
             self._emergency_stop()
             raise
-        frame = self._driver.latest_frame()
-        assert frame is not None  # the routine waited for frames
-        self._last_seq, self._last_distance_total = frame.seq, frame.distance_total_mm
+        finally:
+            with self._reset_lock:
+                self._resetting = False
+        self._last_seq, self._last_frame = frame.seq, frame
         self._prev_action = np.zeros(2, dtype=np.float32)
         self._steps = 0
         self._ready = True
@@ -204,12 +229,14 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
             if self._cycle_waiter is not None:
                 self._cycle_waiter()  # a real-time runner keeps the cycle
             else:
-                self._clock.wait_step(self.dt_s)
+                self._clock.wait_step()
+            self._driver.check_alive()  # a silent robot: never act on a stale frame
             frames = self._driver.frames_since(self._last_seq)
             latest = frames[-1] if frames else self._driver.latest_frame()
             assert latest is not None
-            distance_mm = latest.distance_total_mm - self._last_distance_total
-            self._last_seq, self._last_distance_total = latest.seq, latest.distance_total_mm
+            assert self._last_frame is not None  # set by reset
+            distance_mm, _ = motion_between(self._last_frame, latest)
+            self._last_seq, self._last_frame = latest.seq, latest
             events = _events(frames or [latest])
             self._steps += 1
             terminated = any(events.values())
@@ -223,7 +250,7 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         self._prev_action = np.array([left, right], dtype=np.float32)
         stats = self._driver.stats()
         info = {
-            "distance_mm": int(distance_mm),
+            "distance_mm": float(distance_mm),
             "frames": len(frames),
             **events,
             "oi_mode": int(latest[35]),
@@ -244,8 +271,12 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._cycle_waiter is not None
 
     def stop(self) -> None:
-        """Command zero wheel speed now (the episode continues)."""
+        """Command zero wheel speed now (the episode continues); a reset in progress is cut
+        short and raises :class:`~rt_avg.realtime.task.ResetInterrupted`.  Any thread."""
         self._require_open()
+        with self._reset_lock:
+            if self._resetting:
+                self._reset_routine.interrupt()
         self._driver.stop()
 
     def close(self) -> None:

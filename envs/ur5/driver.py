@@ -17,6 +17,7 @@ back) are raised from the next ``read_state``/``command_speed``/``move_home`` ca
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -41,7 +42,12 @@ class URSafetyError(URError):
 
 
 class URMotionError(URError):
-    """A motion command was refused (e.g. moveJ returned False)."""
+    """A motion command was refused (e.g. moveJ returned False) or did not finish."""
+
+
+class URProgramStoppedError(URError):
+    """The control program stopped without a protective stop (Stop on the pendant, the
+    controller's watchdog, another client): the driver does not restart it by itself."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class DriverStats:
     unlocks: int = 0            # protective stops unlocked through the dashboard
     link_drops: int = 0         # times the link to the controller was lost
     reconnects: int = 0         # times it came back
-    script_reuploads: int = 0   # control script re-uploaded (after a stop or a reconnect)
+    script_reuploads: int = 0   # control script re-uploaded after a protective stop
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -102,8 +108,11 @@ class URDriver(Protocol):
     def stop(self) -> None:
         """Decelerate to rest and drop the latest command.  Idempotent."""
 
-    def move_home(self, q: ArrayLike, speed: float, accel: float) -> None:
-        """Stop, move (linear in joint space) to ``q``, and return with the arm at rest."""
+    def move_home(self, q: ArrayLike, speed: float, accel: float,
+                  abort: threading.Event | None = None) -> None:
+        """Stop, move (linear in joint space) to ``q``, and return with the arm at rest.
+        When ``abort`` is set meanwhile (from another thread), stop the arm and raise
+        :class:`~rt_avg.realtime.task.ResetInterrupted`."""
 
     def close(self) -> None:
         """Stop and release the link.  Idempotent."""
@@ -133,5 +142,6 @@ def zero_state() -> JointState:
 
 __all__ = [
     "DriverStats", "JointState", "ProtectiveStopLimitError", "SteppedDriver", "URConnectionError",
-    "URDriver", "URError", "URMotionError", "URSafetyError", "as_joint_vector", "zero_state",
+    "URDriver", "URError", "URMotionError", "URProgramStoppedError", "URSafetyError",
+    "as_joint_vector", "zero_state",
 ]

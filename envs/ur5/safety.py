@@ -40,11 +40,24 @@ class SafetyMode(IntEnum):
     SYSTEM_THREE_POSITION_ENABLING_STOP = 13
 
 
-#: modes a driver must not clear by itself: a person has to act at the robot
-FATAL_SAFETY_MODES = frozenset({
-    SafetyMode.SYSTEM_EMERGENCY_STOP, SafetyMode.ROBOT_EMERGENCY_STOP,
-    SafetyMode.VIOLATION, SafetyMode.FAULT,
+#: modes in which the arm may be commanded; a protective stop is handled by the policy
+#: below; every other mode (safeguard stops, e-stops, violations, faults, undefined) stops
+#: the run: a person has to act at the robot or its safeguards
+RUNNING_SAFETY_MODES = frozenset({
+    SafetyMode.NONE, SafetyMode.NORMAL, SafetyMode.REDUCED, SafetyMode.RECOVERY,
 })
+SAFEGUARD_STOP_MODES = frozenset({
+    SafetyMode.SAFEGUARD_STOP, SafetyMode.AUTOMATIC_MODE_SAFEGUARD_STOP,
+    SafetyMode.SYSTEM_THREE_POSITION_ENABLING_STOP,
+})
+
+
+def safety_mode_name(mode: int) -> str:
+    """``SafetyMode`` name of ``mode``, or the number when the controller sent an unknown one."""
+    try:
+        return SafetyMode(mode).name
+    except ValueError:
+        return f"unknown safety mode {mode}"
 
 
 @dataclass(frozen=True)

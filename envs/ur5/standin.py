@@ -15,14 +15,18 @@ The twin's time follows ``clock`` (wall time by default, or a :class:`SimClock`)
 call is recorded in ``controller.calls``.  Faults to inject: ``reachable = False`` (refused
 connections), ``hang_on_connect = True`` (connects and reconnects that block until
 ``connect_release`` is set), ``drop_link()`` /
-``restore_link()`` (a cable pulled and put back), ``twin.trigger_protective_stop()``.
+``restore_link()`` (a cable pulled and put back), ``stall_receive()`` / ``resume_receive()``
+(receive data that stops updating without an error), ``twin.trigger_protective_stop()``,
+``twin.safeguard_stop()``, ``twin.stop_program("operator")`` (Stop on the pendant).
 
 Behaviour modelled on ur_rtde 1.6 and a CB3 controller: motion commands return False while
 the control script is not running (after a protective stop, until ``reuploadScript``);
 calls on a dropped control link raise RuntimeError; receive getters on a dropped link
 return the last values; ``reconnect`` restarts the control script, which leaves the arm at
-rest; while the link is down the arm keeps the last speed command (so the driver's
-stale-command watchdog cannot help then: see docs/ur5.md).
+rest.  Every command (speedJ, speedStop, moveJ, kickWatchdog, ...) is an RTDE input
+update, and ``setWatchdog(min_frequency)`` arms the program's watchdog, so the twin stops
+the program (and the arm) when the driver stops sending, as the controller does; without
+the watchdog the arm keeps the last speed command while the link is down.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class TwinController:
         self.reachable = True
         self.hang_on_connect = False
         self.link_up = True
+        self.receive_stalled = False
         self.connect_release = threading.Event()  # set it to let hung connects fail
         self.lock = threading.RLock()
         self._t0 = self.clock.monotonic() - self.twin.t_s
@@ -110,6 +115,22 @@ class TwinController:
     def restore_link(self) -> None:
         with self.lock:
             self.link_up = True
+
+    def stall_receive(self) -> None:
+        """Receive data stops updating while the connection reports itself up."""
+        with self.lock:
+            self.sync()
+            self.receive_stalled = True
+
+    def resume_receive(self) -> None:
+        with self.lock:
+            self.receive_stalled = False
+
+    def snapshot(self) -> JointState:
+        """The arm now (the twin brought up to the clock's time), for tests and tools."""
+        with self.lock:
+            self.sync()
+            return self.twin.observe()
 
     def wait_if_hanging(self) -> None:
         """With ``hang_on_connect``, block like a connect to a host that drops packets."""
@@ -198,24 +219,45 @@ class _Control(_Periodic):
             if ctl.twin.reupload_script():
                 ctl.twin.command_stop(10.0)
 
+    def _command(self, method: str, *args: Any) -> TwinController:
+        """An RTDE command: recorded, refused on a dead link, an input update otherwise."""
+        ctl = self._enter(method, *args)
+        self._require_link(method)
+        ctl.twin.input_update()
+        return ctl
+
     def speedJ(self, qd: list[float], acceleration: float = 0.5, time: float = 0.0) -> bool:  # noqa: N802
         with self._controller.lock:
-            ctl = self._enter("speedJ", tuple(qd), acceleration, time)
-            self._require_link("speedJ")
+            ctl = self._command("speedJ", tuple(qd), acceleration, time)
             return ctl.twin.command_speed(np.asarray(qd, dtype=float), acceleration)
 
     def speedStop(self, a: float = 10.0) -> bool:  # noqa: N802
         with self._controller.lock:
-            ctl = self._enter("speedStop", a)
-            self._require_link("speedStop")
-            return ctl.twin.command_stop(a)
+            return self._command("speedStop", a).twin.command_stop(a)
+
+    def stopJ(self, a: float = 2.0, asynchronous: bool = False) -> None:  # noqa: N802
+        with self._controller.lock:
+            self._command("stopJ", a, asynchronous).twin.command_stop(a)
+
+    def setWatchdog(self, min_frequency: float = 10.0) -> bool:  # noqa: N802
+        with self._controller.lock:
+            return self._command("setWatchdog", min_frequency).twin.set_watchdog(min_frequency)
+
+    def kickWatchdog(self) -> bool:  # noqa: N802
+        with self._controller.lock:
+            return self._command("kickWatchdog").twin.program_running
+
+    def getRobotStatus(self) -> int:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("getRobotStatus")
+            self._require_link("getRobotStatus")
+            return 1 | (2 if ctl.twin.program_running else 0)  # bit 0 power on, bit 1 running
 
     def moveJ(self, q: list[float], speed: float = 1.05, acceleration: float = 1.4,  # noqa: N802
               asynchronous: bool = False) -> bool:
         ctl = self._controller
         with ctl.lock:
-            self._enter("moveJ", tuple(q), speed, acceleration, asynchronous)
-            self._require_link("moveJ")
+            self._command("moveJ", tuple(q), speed, acceleration, asynchronous)
             if not ctl.twin.command_move(np.asarray(q, dtype=float), speed, acceleration):
                 return False
             if asynchronous:
@@ -236,10 +278,7 @@ class _Control(_Periodic):
 
     def stopScript(self) -> None:  # noqa: N802
         with self._controller.lock:
-            ctl = self._enter("stopScript")
-            self._require_link("stopScript")
-            ctl.twin.command_stop(10.0)
-            ctl.twin.program_running = False
+            self._command("stopScript").twin.stop_program("stopScript")
 
     def isProgramRunning(self) -> bool:  # noqa: N802
         with self._controller.lock:
@@ -255,9 +294,7 @@ class _Control(_Periodic):
 
     def triggerProtectiveStop(self) -> bool:  # noqa: N802
         with self._controller.lock:
-            ctl = self._enter("triggerProtectiveStop")
-            self._require_link("triggerProtectiveStop")
-            ctl.twin.trigger_protective_stop()
+            self._command("triggerProtectiveStop").twin.trigger_protective_stop()
             return True
 
     def reconnect(self) -> bool:
@@ -288,7 +325,8 @@ class _Receive(_Periodic):
 
     def _state(self) -> JointState:
         # on a dead link ur_rtde's receive thread has stopped: getters return the last packet
-        if self._alive and self._controller.link_up:
+        ctl = self._controller
+        if self._alive and ctl.link_up and not ctl.receive_stalled:
             self._last = self._controller.twin.observe()
         return self._last
 
@@ -322,6 +360,10 @@ class _Receive(_Periodic):
 
     def getTimestamp(self) -> float:  # noqa: N802
         return float(self._get("getTimestamp").timestamp_s)
+
+    def getRobotStatus(self) -> int:  # noqa: N802
+        self._get("getRobotStatus")
+        return 1 | (2 if self._controller.twin.program_running else 0)
 
     def reconnect(self) -> bool:
         with self._controller.lock:
@@ -363,6 +405,19 @@ class _Dashboard(_Session):
             ctl = self._enter("safetymode")
             self._require_link("safetymode")
             return f"Safetymode: {SafetyMode(ctl.twin.safety_mode).name}"
+
+    def stop(self) -> None:
+        """Stop the running program, as the pendant's Stop button does."""
+        with self._controller.lock:
+            ctl = self._enter("stop")
+            self._require_link("stop")
+            ctl.twin.stop_program("dashboard stop")
+
+    def running(self) -> bool:
+        with self._controller.lock:
+            ctl = self._enter("running")
+            self._require_link("running")
+            return ctl.twin.program_running
 
     def isInRemoteControl(self) -> bool:  # noqa: N802
         with self._controller.lock:

@@ -27,12 +27,18 @@ What ``step`` does:
   ``actuation_delay_s=dt_s`` gives the twin the same one-step lag.
 
 ``reset``: stop, moveJ to the home pose, settle, draw a new target.  The first ``reset``
-connects (no connection is made in the constructor).
+connects (no connection is made in the constructor).  ``stop()`` from another thread (a
+runner shutting down) or Ctrl-C cuts a reset short: the arm is stopped and the reset raises
+(:class:`~rt_avg.realtime.task.ResetInterrupted` for ``stop()``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import math
+import re
+import threading
 from typing import Any, Callable, Literal
 
 import gymnasium as gym
@@ -59,6 +65,27 @@ TWIN_PSTOP_MARGIN_RAD = math.radians(10.0)
 _INSIDE_MARGIN_M = 0.001
 _INSIDE_MARGIN_RAD = 0.001
 _DIFF_BOUND_M = 2.0
+#: the hardware config's host until the user sets the robot's address
+HOST_PLACEHOLDER = "<robot-ip>"
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def check_host(host: Any) -> str:
+    """The robot's address: an IP address or a host name; ValueError naming ``host``."""
+    if host == HOST_PLACEHOLDER:
+        raise ValueError(f"host is still the placeholder {HOST_PLACEHOLDER!r}: set the robot's "
+                         "IP address (pendant: Settings > System > Network), e.g. "
+                         "--set env.kwargs.host=192.168.1.10")
+    if not isinstance(host, str) or not host.strip():
+        raise ValueError(f"host must be the robot's IP address or host name, got {host!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.match(host):
+            raise ValueError(f"host must be the robot's IP address (e.g. 192.168.1.10) or a "
+                             f"host name, got {host!r}") from None
+    return host
 
 
 def reach_reward(distance_m: float, dt_s: float) -> float:
@@ -96,6 +123,12 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             (see :class:`rt_avg.envs.ur5.twin.TwinConfig`).
         control_period_s: hardware control period (0.008 CB3, 0.002 e-Series).
         watchdog_s: a command older than this stops the arm; must exceed ``dt_s``.
+        controller_watchdog_s: the controller stops the program and the arm when the driver
+            has sent nothing for this long (the driver's process died, hung, or lost the
+            link); see :class:`~rt_avg.envs.ur5.rtde_driver.RTDEDriver`.
+        twin_server: with ``backend="hardware"``, the socket path of a UR5 twin server
+            (``python -m rt_avg.envs.ur5.twin_server``) to drive instead of a robot: the
+            hardware driver runs unchanged against it.
         reset_speed, reset_accel: moveJ speed (rad/s) and acceleration for ``reset``.
         workspace: safety box, joint limits and home pose (default: SenseAct's).
         pstop_policy: protective-stop unlock delay and give-up limits.
@@ -109,16 +142,22 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                  dt_s: float = 0.04, episode_s: float = 4.0, speed_max: float = 0.3,
                  accel_max: float = 1.4, actuation_delay_s: float = 0.0, sensor_noise: float = 0.0,
                  twin_period_s: float = 0.008, control_period_s: float = 0.008,
-                 watchdog_s: float = 0.5, reset_speed: float = 0.5, reset_accel: float = 1.4,
+                 watchdog_s: float = 0.5, controller_watchdog_s: float = 0.1,
+                 reset_speed: float = 0.5, reset_accel: float = 1.4,
                  workspace: Workspace | None = None, pstop_policy: ProtectiveStopPolicy | None = None,
-                 driver: URDriver | None = None, render_mode: str | None = None) -> None:
+                 driver: URDriver | None = None, twin_server: str | None = None,
+                 render_mode: str | None = None) -> None:
         # ---- validation first: nothing below may touch a robot before it passes
         if backend not in ("twin", "hardware"):
             raise ValueError(f"backend must be 'twin' or 'hardware', got {backend!r}")
-        if host is not None and (not isinstance(host, str) or not host.strip()):
-            raise ValueError(f"host must be a non-empty IP address string or None, got {host!r}")
+        if host is not None:
+            host = check_host(host)
         if backend == "hardware" and host is None and driver is None:
             raise ValueError("host is required for backend='hardware' (the robot's IP address)")
+        if twin_server is not None and (backend != "hardware" or not isinstance(twin_server, str)
+                                        or not twin_server):
+            raise ValueError("twin_server must be a twin server's socket path and needs "
+                             f"backend='hardware', got {twin_server!r}")
         if isinstance(n_joints, bool) or not isinstance(n_joints, int) or n_joints not in MOVING_JOINTS:
             raise ValueError(f"n_joints must be an int in 1..6, got {n_joints!r}")
         dt_s = _check_range("dt_s", dt_s, 0.002, 1.0)
@@ -129,9 +168,11 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         accel_max = _check_range("accel_max", accel_max, 0.0, UR_MAX_ACCEL, low_open=True)
         actuation_delay_s = _check_range("actuation_delay_s", actuation_delay_s, 0.0, 1.0)
         sensor_noise = _check_range("sensor_noise", sensor_noise, 0.0, 0.1)
-        twin_period_s = _check_range("twin_period_s", twin_period_s, 0.001, 0.1)
+        twin_period_s = _check_range("twin_period_s", twin_period_s, 0.002, 0.1)
         control_period_s = _check_range("control_period_s", control_period_s, 0.002, 0.1)
         watchdog_s = _check_range("watchdog_s", watchdog_s, 0.0, 10.0, low_open=True)
+        controller_watchdog_s = _check_range("controller_watchdog_s", controller_watchdog_s,
+                                             0.0, 10.0, low_open=True)
         reset_speed = _check_range("reset_speed", reset_speed, 0.0, UR_MAX_JOINT_SPEED, low_open=True)
         reset_accel = _check_range("reset_accel", reset_accel, 0.0, UR_MAX_ACCEL, low_open=True)
         if backend == "twin" and driver is None and not _whole_multiple(dt_s, twin_period_s):
@@ -142,6 +183,10 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         if watchdog_s <= dt_s:
             raise ValueError(f"watchdog_s must be > dt_s={dt_s:g} (else it stops the arm between "
                              f"steps), got {watchdog_s:g}")
+        period_s = twin_period_s if backend == "twin" else control_period_s
+        if controller_watchdog_s < 3 * period_s:
+            raise ValueError(f"controller_watchdog_s must be >= 3 control periods "
+                             f"({3 * period_s:g} s), got {controller_watchdog_s:g}")
         if workspace is not None and not isinstance(workspace, Workspace):
             raise ValueError(f"workspace must be a Workspace or None, got {type(workspace).__name__}")
         if pstop_policy is not None and not isinstance(pstop_policy, ProtectiveStopPolicy):
@@ -172,13 +217,27 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                            sensor_noise=sensor_noise,
                            pstop_limits=self.workspace.expanded(TWIN_PSTOP_MARGIN_M,
                                                                 TWIN_PSTOP_MARGIN_RAD)),
-                self.workspace, pstop_policy, watchdog_s=watchdog_s)
+                self.workspace, pstop_policy, watchdog_s=watchdog_s,
+                controller_watchdog_s=controller_watchdog_s)
         else:
             assert host is not None
+            factories: dict[str, Any] = {}
+            if twin_server is not None:
+                from rt_avg.envs.ur5.twin_server import RemoteController
+
+                remote = RemoteController(twin_server)
+                factories = {"control_factory": remote.RTDEControlInterface,
+                             "receive_factory": remote.RTDEReceiveInterface,
+                             "dashboard_factory": remote.DashboardClient}
             self._driver = RTDEDriver(host, control_period_s=control_period_s,
-                                      watchdog_s=watchdog_s, pstop_policy=pstop_policy)
+                                      watchdog_s=watchdog_s,
+                                      controller_watchdog_s=controller_watchdog_s,
+                                      pstop_policy=pstop_policy, **factories)
         self._stepped = isinstance(self._driver, SteppedDriver)
         self._cycle_waiter: Callable[[], None] | None = None
+        self._reset_lock = threading.Lock()
+        self._resetting = False
+        self._abort = threading.Event()  # set by stop() while a reset runs
 
         n, m = n_joints, len(self._axes)
         qd_bound = UR_MAX_JOINT_SPEED / speed_max
@@ -212,8 +271,21 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         if not self._connected:
             self._driver.connect()
             self._connected = True
-        self._driver.stop()
-        self._driver.move_home(self.workspace.home_q_rad, self.reset_speed, self.reset_accel)
+        with self._reset_lock:
+            self._resetting = True
+            self._abort.clear()
+        try:
+            self._driver.stop()
+            self._driver.move_home(self.workspace.home_q_rad, self.reset_speed, self.reset_accel,
+                                   abort=self._abort)
+        except BaseException:
+            self._in_episode = False
+            with contextlib.suppress(Exception):  # the reason the reset ended matters more
+                self._driver.stop()  # Ctrl-C, stop() or a fault: never leave the arm moving
+            raise
+        finally:
+            with self._reset_lock:
+                self._resetting = False
         self._target = self._choose_target(options)
         self._prev_action = np.zeros(self.n_joints)
         self._anchor_q = self.workspace.home_q_rad.copy()
@@ -273,7 +345,12 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         return self._cycle_waiter is not None
 
     def stop(self) -> None:
-        """Command zero velocity now (speedStop).  Idempotent; a no-op before connecting."""
+        """Command zero velocity now (speedStop); a reset in progress (move home) is cut
+        short and raises :class:`~rt_avg.realtime.task.ResetInterrupted`.  Idempotent, any thread; a no-op before
+        connecting."""
+        with self._reset_lock:
+            if self._resetting:
+                self._abort.set()
         if self._connected and not self._closed:
             self._driver.stop()
 

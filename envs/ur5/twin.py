@@ -10,6 +10,13 @@ worth knowing:
 * a command takes effect ``actuation_delay_s`` after it was sent, rounded to whole periods;
 * sensor noise is Gaussian with std ``sensor_noise`` on q (rad) and qd (rad/s), drawn once
   per period (as a fresh RTDE packet would be);
+* the control program (ur_rtde's script) runs until a protective stop, ``stop_program``
+  (Stop on the pendant, ``stopScript``) or its RTDE watchdog: once armed with
+  ``set_watchdog(min_frequency)``, a program that receives no RTDE input for longer than
+  ``1 / min_frequency`` is stopped, as ``rtde_set_watchdog(..., "stop")`` does on the
+  controller.  A program that stops brings the arm to rest at ``PROGRAM_STOP_DECEL``;
+* a safeguard stop (``safeguard_stop``) holds the arm like a protective stop until
+  ``safeguard_reset``; the program is paused meanwhile;
 * protective stops come from leaving ``pstop_limits`` (fingertip box or joint limits, by
   default the task workspace widened by 0.1 m and 10 deg).  After an unlock outside those
   limits the twin is in recovery (safety mode RECOVERY) and only stops again if the
@@ -38,6 +45,9 @@ EARLY_UNLOCK_MESSAGE = ("Unlock protective stop failure: Cannot unlock protectiv
                         "after occurrence. Always inspect cause of protective stop before unlocking")
 
 _VIOLATION_TOL = 1e-3  # how much a violation may grow in recovery before it stops again
+#: rad/s^2 of the leading axis when the program stops (a controlled stop; the real arm's
+#: ramp depends on speed and payload, this is a model value)
+PROGRAM_STOP_DECEL = 10.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,10 @@ class URTwin:
         self.protective_stop_at_s: float | None = None
         self.protective_stops = 0
         self.program_running = True
+        self.program_stops: list[tuple[float, str]] = []  # (time, reason) of each stop
+        self.safeguard_stopped = False
+        self._watchdog_s: float | None = None
+        self._last_input_s = 0.0
         self._v_target = np.zeros(6)
         self._accel = 1.0
         self._move: _Move | None = None
@@ -123,6 +137,7 @@ class URTwin:
         self._recovery: tuple[float, float] | None = None
         self._rng = np.random.default_rng(seed)
         self._noise: tuple[int, NDArray[np.float64]] | None = None
+        self._tcp_cache: tuple[int, NDArray[np.float64]] | None = None
 
     # ------------------------------------------------------------------ time
     @property
@@ -148,7 +163,44 @@ class URTwin:
     # -------------------------------------------------------------- commands
     @property
     def accepts_motion(self) -> bool:
-        return self.program_running and not self.protective_stop
+        return self.program_running and not self.protective_stop and not self.safeguard_stopped
+
+    # --------------------------------------------------------------- program
+    def input_update(self) -> None:
+        """An RTDE input package arrived (any ur_rtde command): feeds the watchdog."""
+        self._last_input_s = self.t_s
+
+    def set_watchdog(self, min_frequency: float) -> bool:
+        """``rtde_set_watchdog(..., min_frequency, "stop")`` in the running program."""
+        if not self.program_running or not min_frequency > 0.0:
+            return False
+        self._watchdog_s = 1.0 / float(min_frequency)
+        self.input_update()
+        return True
+
+    @property
+    def watchdog_s(self) -> float | None:
+        """The armed program watchdog's limit (s), None when none is armed."""
+        return self._watchdog_s
+
+    def stop_program(self, reason: str) -> None:
+        """The program ends (Stop on the pendant, stopScript, its watchdog): the arm is
+        brought to rest and every watchdog of the program is removed."""
+        if self.program_running:
+            self.program_stops.append((self.t_s, reason))
+        self.program_running = False
+        self._watchdog_s = None
+        self._queue.clear()  # commands still in flight die with the program
+        self._move = None
+        self._v_target, self._accel = np.zeros(6), PROGRAM_STOP_DECEL
+
+    def safeguard_stop(self) -> None:
+        """A safeguard input (light curtain, door) opened: the arm halts and stays."""
+        self.safeguard_stopped = True
+        self._halt()
+
+    def safeguard_reset(self) -> None:
+        self.safeguard_stopped = False
 
     def command_speed(self, qd: ArrayLike, accel: float) -> bool:
         """speedj: accelerate (leading axis at ``accel``) to ``qd`` and hold it."""
@@ -182,11 +234,15 @@ class URTwin:
         self.protective_stop_at_s = self.t_s
         self.protective_stops += 1
         self.program_running = False
+        self._watchdog_s = None
+        self._halt()
+        self._recovery = None
+
+    def _halt(self) -> None:
         self.qd = np.zeros(6)
         self._v_target = np.zeros(6)
         self._move = None
         self._queue.clear()
-        self._recovery = None
 
     def unlock_protective_stop(self) -> None:
         """Dashboard ``unlock protective stop``; RuntimeError before 5 s, as on the robot."""
@@ -204,12 +260,15 @@ class URTwin:
         if self.protective_stop:
             return False
         self.program_running = True
+        self._watchdog_s = None  # a fresh program has no watchdog until it is asked for one
         return True
 
     @property
     def safety_mode(self) -> SafetyMode:
         if self.protective_stop:
             return SafetyMode.PROTECTIVE_STOP
+        if self.safeguard_stopped:
+            return SafetyMode.SAFEGUARD_STOP
         return SafetyMode.RECOVERY if self._recovery is not None else SafetyMode.NORMAL
 
     def _violation(self) -> tuple[float, float]:
@@ -258,7 +317,7 @@ class URTwin:
         while self._queue and self._queue[0][0] <= self.steps:
             self._apply(self._queue.popleft()[1])
         period = self.config.period_s
-        if self.protective_stop:
+        if self.protective_stop or self.safeguard_stopped:
             pass  # held at rest
         elif self._move is not None:
             self.q, self.qd, done = self._move.at(self.t_s + period)
@@ -273,6 +332,9 @@ class URTwin:
             self.q = self.q + 0.5 * (qd_old + qd_new) * period
             self.qd = qd_new
         self.steps += 1
+        if (self.program_running and self._watchdog_s is not None
+                and self.t_s - self._last_input_s > self._watchdog_s + 1e-9):
+            self.stop_program("watchdog")
         if not self.protective_stop:
             self._check_limits()
 
@@ -287,6 +349,8 @@ class URTwin:
                 self._noise = (self.steps, draw)
             q += self._noise[1][:6]
             qd += self._noise[1][6:]
-        return JointState(q=q, qd=qd, tcp_pose=tcp_pose_base(self.q),
+        if self._tcp_cache is None or self._tcp_cache[0] != self.steps:
+            self._tcp_cache = (self.steps, tcp_pose_base(self.q))  # q only changes per period
+        return JointState(q=q, qd=qd, tcp_pose=self._tcp_cache[1].copy(),
                           safety_mode=int(self.safety_mode), protective_stop=self.protective_stop,
                           connected=True, timestamp_s=self.t_s)

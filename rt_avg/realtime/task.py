@@ -14,6 +14,11 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 
+class ResetInterrupted(RuntimeError):
+    """A reset (a move home, a charging wait) was cut short by ``stop()``; the robot was
+    stopped before this was raised."""
+
+
 @runtime_checkable
 class RealtimeTask(Protocol):
     """A task that drives a robot (or a twin on wall-clock time) from a real-time runner."""
@@ -36,4 +41,4 @@ class RealtimeTask(Protocol):
         ...
 
 
-__all__ = ["RealtimeTask"]
+__all__ = ["RealtimeTask", "ResetInterrupted"]

@@ -67,7 +67,7 @@ def test_full_mode_and_brc_wake_on_a_pty(twin: Emulator, caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING), make_driver(twin, oi_mode="full", brc_wake=True) as drv:
         settled(twin, drv)
         assert twin.snapshot().mode == Mode.FULL
-    assert "BRC wake skipped" in caplog.text  # a pty has no RTS line
+    assert "BRC pulses are skipped" in caplog.text  # a pty has no RTS line
 
 
 def test_drive_direct_reaches_the_wheels_and_is_clipped(twin: Emulator, driver: Create2Driver) -> None:

@@ -147,7 +147,7 @@ def test_an_error_during_a_step_stops_the_wheels(monkeypatch: pytest.MonkeyPatch
         env.reset(seed=0)
         env.step(FORWARD)
 
-        def broken(dt_s: float) -> None:
+        def broken() -> None:
             raise OSError("simulated failure")
 
         monkeypatch.setattr(env._clock, "wait_step", broken)
