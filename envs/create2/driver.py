@@ -69,6 +69,9 @@ WAKE_PULSE_S = 1.0
 STOP_WHEELS = oi.drive_direct(left_mm_s=0, right_mm_s=0)
 #: stream paused and OI Stop, written after STOP_WHEELS when the session ends
 SIGN_OFF = oi.pause_resume_stream(False) + oi.single(Opcode.STOP)
+#: what the guard writes when the driver's process is gone: Safe mode first, which ends a
+#: Seek Dock (in Passive mode wheel commands are ignored), then wheels 0/0 and sign-off
+ORPHAN_STOP = oi.single(Opcode.SAFE) + STOP_WHEELS + SIGN_OFF
 
 
 def _wrap16(delta: int) -> int:
@@ -194,7 +197,7 @@ class _Guard:
         self._freeze_s = freeze_s
         self._proc = subprocess.Popen(
             [sys.executable, "-I", os.path.abspath(guard_module.__file__), port,
-             "--stop", STOP_WHEELS.hex(), "--off", SIGN_OFF.hex(), "--freeze-s", str(freeze_s)],
+             "--stop", STOP_WHEELS.hex(), "--off", ORPHAN_STOP.hex(), "--freeze-s", str(freeze_s)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="create2-guard-heartbeat",

@@ -9,7 +9,8 @@ holds the read end of a pipe whose write end only the driver holds:
 * the driver writes a heartbeat byte every ``freeze_s / 4``;
 * end of file without a goodbye byte (``x``): the driver's process is gone (the kernel
   closed its end).  The guard opens the serial port itself and writes the stop bytes it
-  was given (wheels 0/0, stream paused, OI Stop), then exits;
+  was given (Safe mode, which also ends a Seek Dock; wheels 0/0; stream paused; OI Stop),
+  then exits;
 * no heartbeat for ``freeze_s``: the driver's process is alive but frozen (SIGSTOP, a
   hung interpreter).  The guard writes the wheels-stop bytes once and keeps watching;
 * the goodbye byte: an orderly close, the guard exits without writing anything.
@@ -54,7 +55,8 @@ def write_to_port(port: str, data: bytes) -> None:
 
 
 def watch(fd: int, port: str, stop: bytes, off: bytes, freeze_s: float) -> str:
-    """Watch the pipe ``fd``; returns why the watch ended ("goodbye" or "parent gone")."""
+    """Watch the pipe ``fd``: ``stop`` when the driver freezes, ``off`` when it is gone;
+    returns why the watch ended ("goodbye" or "parent gone")."""
     last = time.monotonic()
     frozen = False
     while True:
@@ -62,7 +64,7 @@ def watch(fd: int, port: str, stop: bytes, off: bytes, freeze_s: float) -> str:
         if readable:
             data = os.read(fd, 256)
             if not data:
-                write_to_port(port, stop + off)
+                write_to_port(port, off)
                 return "parent gone"
             if GOODBYE in data:
                 return "goodbye"
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("port")
     parser.add_argument("--stop", required=True, help="hex bytes that stop the wheels")
-    parser.add_argument("--off", default="", help="hex bytes sent after them when the driver dies")
+    parser.add_argument("--off", required=True, help="hex bytes that stop the robot when the "
+                        "driver's process is gone")
     parser.add_argument("--freeze-s", type=float, default=1.0)
     args = parser.parse_args(argv)
     import signal

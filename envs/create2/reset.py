@@ -86,6 +86,7 @@ class ResetRoutine:
         self._mode = Mode.SAFE if oi_mode == "safe" else Mode.FULL
         self._refresh_s = refresh_s
         self._neutral: SensorFrame | None = None  # the frame when the cable was neutral
+        self._seeking = False  # Seek Dock runs (Passive mode: wheel commands are ignored)
         self._lock = threading.Lock()  # a wheel command and interrupt() never interleave
         self._abort = threading.Event()
 
@@ -93,10 +94,18 @@ class ResetRoutine:
         """Stop the wheels now and end a running sequence (any thread)."""
         with self._lock:
             self._abort.set()
-            try:
-                self._driver.stop()
-            except Exception as exc:  # noqa: BLE001 - the sequence stops the wheels again
-                log.error("create2: could not stop the wheels on interrupt: %s", exc)
+            self._halt()
+
+    def _halt(self) -> None:
+        """Stop the wheels; while seeking the dock (Passive mode, where wheel commands are
+        ignored) first take control back with the task's mode, which ends the seek."""
+        try:
+            if self._seeking:
+                self._seeking = False
+                self._driver.set_mode(self._mode_name)
+            self._driver.stop()
+        except Exception as exc:  # noqa: BLE001 - the caller's reason matters more
+            log.error("create2: could not stop the wheels: %s", exc)
 
     def rotation_deg(self) -> float:
         """Net rotation (ccw positive) since the cable was last neutral."""
@@ -116,10 +125,8 @@ class ResetRoutine:
         try:
             return self._run()
         except BaseException:
-            try:
-                self._driver.stop()
-            except Exception as exc:  # noqa: BLE001 - the reason the reset ended matters more
-                log.error("create2: could not stop the wheels after the reset failed: %s", exc)
+            with self._lock:
+                self._halt()
             raise
 
     def _run(self) -> dict[str, Any]:
@@ -130,6 +137,7 @@ class ResetRoutine:
             self._charge()
             report["charged"] = True
         self._command(lambda: self._driver.set_mode(self._mode_name))
+        self._seeking = False
         self._sleep(_SETTLE_S)
         if self._frame()[34] & 2:  # bit 1: on the home base
             self._drive_for(-_SPEED_MM_S, -_SPEED_MM_S, cfg.undock_s)
@@ -168,6 +176,10 @@ class ResetRoutine:
             remaining -= chunk
         self._driver.stop()
 
+    def _seek_dock(self) -> None:
+        self._seeking = True
+        self._driver.seek_dock()
+
     def _keep_awake(self) -> None:
         """One BRC pulse: restarts the robot's 5-minute Passive-mode sleep timer."""
         self._driver.set_brc(True)
@@ -185,7 +197,7 @@ class ResetRoutine:
             log.warning("create2: BRC is not wired (brc_wake=False), so nothing keeps the robot "
                         "awake while it charges in Passive mode: after 5 minutes it sleeps and "
                         "the reset stops with a silent-robot error")
-        self._command(self._driver.seek_dock)
+        self._command(self._seek_dock)
         waited, last_seek, last_pulse = 0.0, 0.0, -math.inf
         while self._frame()[25] < cfg.battery_charged_mah:
             if waited >= cfg.charge_timeout_s:
@@ -194,7 +206,7 @@ class ResetRoutine:
                     f"mAh within {cfg.charge_timeout_s:.0f} s; dock the robot by hand or raise "
                     "reset_config charge_timeout_s")
             if not self._frame()[34] and waited - last_seek >= 60.0:
-                self._command(self._driver.seek_dock)  # searching may have given up; ask again
+                self._command(self._seek_dock)  # searching may have given up; ask again
                 last_seek = waited
             if self._driver.brc_wired and waited - last_pulse >= KEEP_AWAKE_S:
                 self._keep_awake()

@@ -378,9 +378,11 @@ class RTDEDriver:
         with self._io_lock:
             now = self._clock.monotonic()
             self.stats.periods += 1
+            # kicked whenever the control link carries it, even while the receive side is
+            # being recovered: the watchdog is for a driver that is gone, not one that waits
+            self._safe_call(self._control.kickWatchdog)
             if not self._link_ok(now):
                 return
-            self._safe_call(self._control.kickWatchdog)
             with self._state_lock:
                 state = self._snapshot
             assert state is not None
