@@ -20,11 +20,14 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from rt_avg.actors.logger_actor import LoggerActor
 from rt_avg.actors.roles import EnvActor, LearnerActor
 from rt_avg.channels import cleanup_stale
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg import algos
+from rt_avg.checkpoint import Checkpoint, latest_checkpoint
 from rt_avg.config import Config, ConfigError, to_dict
+from rt_avg.finite import NonFiniteError
 from rt_avg.inline import TrainResult
 from rt_avg.progress import Progress
 from rt_avg.realtime import RealtimeFault
+from rt_avg.resume import check_resume, commit_resume, resume_checkpoint
 from rt_avg.run_dir import RunDirectory
 from rt_avg.shutdown import StopRequest
 
@@ -55,15 +58,13 @@ def _cause(exc: BaseException) -> BaseException:
 class _Run:
     """The actors of one run and the order they are started and stopped in."""
 
-    def __init__(self, cfg: Config, run_path: Path, resume: bool, update_delay_s: float) -> None:
+    def __init__(self, cfg: Config, run_path: Path, ckpt: Checkpoint | None,
+                 update_delay_s: float) -> None:
         self.cfg, self.run_path = cfg, run_path
         data = to_dict(cfg)
-        ckpt = None
-        if resume and (path := latest_checkpoint(RunDirectory(run_path).checkpoints)):
-            ckpt = load_checkpoint(path)
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.logger = LoggerActor.options(scheduling_strategy=here).remote(
-            data, str(run_path), resume, ckpt.wall_time_s if ckpt else 0.0)
+            data, str(run_path), ckpt is not None, ckpt.wall_time_s if ckpt else 0.0)
         ray.get(self.logger.ready.remote())  # the run directory exists from here on
         env_opts: dict[str, Any] = {"num_cpus": 1}
         if cfg.realtime.robot_resource:
@@ -72,6 +73,8 @@ class _Run:
         self.learner = None
         try:
             env_info = ray.get(self.env.info.remote())
+            if ckpt is not None:  # the env's sizes are known: check, then write
+                _prepare_resume(cfg, RunDirectory(run_path), ckpt, env_info)
             self.learner = LearnerActor.options(num_cpus=1).remote(
                 data, env_info["obs_dim"], env_info["act_dim"], self.logger, update_delay_s)
             learner_info = ray.get(self.learner.info.remote())
@@ -88,12 +91,19 @@ class _Run:
             if isinstance(cause, ConfigError):
                 raise cause from None
             raise RealtimeFault(f"could not start the actors: {cause}") from None
+        except ConfigError:
+            self.shutdown()
+            raise
         self.env_info, self.learner_info = env_info, learner_info
         self.placement = {
             "env": env_info, "learner": learner_info,
             "transport": "shm" if env_info["node_id"] == learner_info["node_id"] else "mailbox",
         }
         (Path(run_path) / "actors.json").write_text(json.dumps(self.placement, indent=2))
+
+    @property
+    def newest_checkpoint(self) -> Path | None:
+        return latest_checkpoint(RunDirectory(self.run_path).checkpoints)
 
     def shutdown(self) -> None:
         for actor in (self.env, self.learner):
@@ -119,12 +129,14 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
                    print_summary: bool = True) -> TrainResult:
     """Run ``cfg`` in async or sequential mode with Ray actors; see docs/realtime.md."""
     stop = stop if stop is not None else StopRequest()
+    # Before anything starts: no usable checkpoint means nothing to resume.
+    ckpt = resume_checkpoint(RunDirectory(Path(run_path))) if resume else None
     started = init_ray(address)
     stop.install()  # after ray.init, which installs handlers of its own
     t_start = time.monotonic()
     run = None
     try:
-        run = _Run(cfg, Path(run_path), resume, update_delay_s)
+        run = _Run(cfg, Path(run_path), ckpt, update_delay_s)
         result, summary = _watch(run, stop, progress)
         if print_summary:
             print(format_timing(summary), file=sys.stderr)
@@ -158,14 +170,14 @@ def _watch(run: _Run, stop: StopRequest, progress: bool) -> tuple[dict, dict]:
                 try:
                     env_result = ray.get(env_ref)
                 except (RayActorError, RayTaskError) as exc:
-                    fault = f"the env actor died ({_cause(exc)!r})"
+                    fault = _died("env", exc)
                 break
             if learner_ref in done:
                 try:
                     ray.get(learner_ref)
                     fault = "the learner stopped unexpectedly"
                 except (RayActorError, RayTaskError) as exc:
-                    fault = f"the learner actor died ({_cause(exc)!r})"
+                    fault = _died("learner", exc)
                 run.env.stop.remote()
                 try:
                     env_result = ray.get(env_ref, timeout=60)
@@ -190,19 +202,53 @@ def _watch(run: _Run, stop: StopRequest, progress: bool) -> tuple[dict, dict]:
     if env_state is None:
         env_state = ray.get(run.logger.latest_snapshot.remote("env"))
     learner_state = _state(run.learner)
+    saved, save_error = False, None
     if learner_state is not None and env_state is not None:
-        ray.get(run.logger.checkpoint.remote(learner_state, env_state))
+        try:
+            ray.get(run.logger.checkpoint.remote(learner_state, env_state))
+            saved = True
+        except RayTaskError as exc:  # e.g. a full disk: the older checkpoints stay
+            save_error = _cause(exc)
     env_steps = env_result["env_steps"] if env_result else int(env_state["step"] if env_state else 0)
     summary = ray.get(run.logger.finalize.remote(
         env_steps, learner_result.get("updates", 0), learner_result.get("skipped", 0),
         learner_result.get("stalls", 0), env_result["wall_s"] if env_result else 0.0,
         run.placement))
     if fault:
-        kept = "a checkpoint" if learner_state is not None else "the last periodic checkpoint"
-        raise RealtimeFault(f"{fault}. The env was stopped safely; logs and {kept} are in "
-                            f"{run.run_path}")
+        failed = f" (the final checkpoint failed: {save_error})" if save_error else ""
+        raise RealtimeFault(f"{fault}. The env was stopped safely; {_kept(run, saved)}{failed}")
+    if save_error is not None:
+        raise save_error
     episodes = env_result["episodes"] if env_result else 0
     return {"env_steps": env_steps, "episodes": episodes}, summary
+
+
+def _prepare_resume(cfg: Config, run_dir: RunDirectory, ckpt: Checkpoint,
+                    env_info: dict[str, Any]) -> None:
+    """Check the checkpoint against a learner built here from ``cfg`` (the learner actor
+    restores it later), then record the config and trim the logs (rt_avg.resume)."""
+    learner = algos.get(cfg.agent.algo).make_learner(cfg, env_info["obs_dim"],
+                                                     env_info["act_dim"])
+    check_resume(run_dir, cfg, ckpt, learner)
+    commit_resume(run_dir, cfg, ckpt)
+
+
+def _died(role: str, exc: BaseException) -> str:
+    cause = _cause(exc)
+    if isinstance(cause, NonFiniteError):
+        return f"the {role} stopped: {cause}"
+    return f"the {role} actor died ({cause!r})"
+
+
+def _kept(run: _Run, final_saved: bool) -> str:
+    """What a failed run leaves to resume from, as the user will find it."""
+    newest = run.newest_checkpoint
+    if newest is None:
+        return (f"no checkpoint was written (the first comes after "
+                f"{run.cfg.run.checkpoint_every} updates), so the run cannot be resumed; "
+                f"the logs are in {run.run_path}")
+    which = "a final checkpoint" if final_saved else "the last periodic checkpoint"
+    return f"{which} ({newest.name}) and the logs are in {run.run_path}"
 
 
 def _finish_learner(run: _Run, learner_ref: ray.ObjectRef) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -17,19 +18,23 @@ DEFAULT_BENCH_ENV = "Hopper-v5"
 def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]:
     from rt_avg import config as C
     from rt_avg.environments import validate_env_config
-    from rt_avg.run_dir import RunDirectory, default_run_path
+    from rt_avg.run_dir import RunDirectory, check_run_path, default_run_path
 
-    if args.resume:
+    _check_train_flags(args)
+    if args.run_dir is not None:
+        check_run_path(Path(args.run_dir), "--run-dir", existing=False)
+    if args.resume is not None:
         run_path = Path(args.resume)
+        check_run_path(run_path, "--resume", existing=True)
         cfg = RunDirectory(run_path).load_config()
-    elif args.config:
+    elif args.config is not None:
         cfg = C.load(args.config)
-    elif args.env:
+    elif args.env is not None:
         cfg = C.ready_config_for_env(args.env)
     else:
         cfg = Config()
     sections: dict[str, dict] = {}
-    if args.env and not args.resume:
+    if args.env is not None and args.resume is None:
         sections.setdefault("env", {})["id"] = args.env
     for name, value in (("steps", args.steps), ("seed", args.seed), ("mode", args.mode)):
         if value is not None:
@@ -40,21 +45,38 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
         cfg = cfg.replace(**sections)
     for text in args.set or []:
         cfg = C.apply_override(cfg, text)
-    changed = bool(sections or args.set)
     validate_env_config(cfg.env)
     from rt_avg import algos
 
     if not algos.is_batch(cfg.agent.algo):
         algos.get(cfg.agent.algo)  # a learner of one's own that cannot load fails here
-    if args.resume:
-        if changed:  # the run directory records what was actually run
-            C.save(cfg, RunDirectory(run_path).config)
+    if args.resume is not None:
+        # The runner checks the checkpoint against cfg before it records cfg (rt_avg.resume).
         return cfg, run_path, True
-    run_path = Path(args.run_dir) if args.run_dir else default_run_path(cfg)
+    run_path = Path(args.run_dir) if args.run_dir is not None else default_run_path(cfg)
+    check_run_path(run_path, "--run-dir", existing=False)
     if (run_path / "config.yaml").exists():
         raise ConfigError(f"--run-dir: {run_path} already holds a run; use --resume {run_path} "
                           "to continue it or choose another directory")
     return cfg, run_path, False
+
+
+def _check_train_flags(args: argparse.Namespace) -> None:
+    """Empty values and flags that --resume would silently ignore are errors."""
+    expected = {"--env": "a Gymnasium env id such as Hopper-v5",
+                "--config": "a YAML file or the name of a ready config such as hopper",
+                "--run-dir": "a directory", "--resume": "a run directory"}
+    given = {"--env": args.env, "--config": args.config, "--run-dir": args.run_dir,
+             "--resume": args.resume}
+    for flag, value in given.items():
+        if value is not None and not value.strip():
+            raise ConfigError(f"{flag}: got {value!r}, expected {expected[flag]}")
+    if args.resume is not None:
+        clash = [flag for flag in ("--env", "--config", "--run-dir") if given[flag] is not None]
+        if clash:
+            raise ConfigError(f"{clash[0]}: cannot be combined with --resume, which continues "
+                              "the run with its own config.yaml (change single settings "
+                              "with --set)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -250,12 +272,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"rt-avg: error: {exc}", file=sys.stderr)
         return 2
-    except RealtimeFault as exc:
-        print(f"rt-avg: run failed: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("rt-avg: interrupted", file=sys.stderr)
         return 130
+    except _run_failures() as exc:
+        if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"rt-avg: run failed: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run_failures() -> tuple[type[BaseException], ...]:
+    """Errors that end a run with one line instead of a traceback (imported when one
+    occurs: the checkpoint module imports torch)."""
+    from rt_avg.checkpoint import CheckpointWriteError
+    from rt_avg.finite import NonFiniteError
+
+    return (RealtimeFault, NonFiniteError, CheckpointWriteError, OSError)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,9 @@ class AgentConfig:
 @dataclass(frozen=True)
 class RunConfig:
     steps: int = field(default=30_000, metadata=_range(1))
-    seed: int = field(default=0, metadata=_range(0))
+    seed: int = field(default=0, metadata=_range(0, 2**32 - 1))
+    """Below 2**32: NumPy's global seeding (Gymnasium's space sampling, the
+    Stable-Baselines3 baselines) takes 32-bit seeds."""
     mode: Mode = "inline"
     checkpoint_every: int = field(default=10_000, metadata=_range(1))
     keep_checkpoints: int = field(default=3, metadata=_range(1))
@@ -240,7 +242,7 @@ def _check_range(path: str, value: Any, meta: Mapping[str, Any]) -> None:
     if too_low or too_high:
         left = "(" if lo_open else "["
         lo_s = "-inf" if lo is None else f"{lo:g}"
-        hi_s = "inf" if hi is None else f"{hi:g}"
+        hi_s = "inf" if hi is None else str(hi) if isinstance(hi, int) else f"{hi:g}"
         raise ConfigError(f"{path}: got {value!r}, allowed range is {left}{lo_s}, {hi_s}]")
 
 
@@ -272,11 +274,31 @@ def _build(cls: type, data: Any, path: str) -> Any:
     return cls(**values)
 
 
+# Network size bounds.  The learner updates once per env step on one CPU thread, with
+# Adam state for the actor and the critic: hidden_sizes [4096, 4096] (2**24 weights between
+# the hidden layers) already takes about 40 ms per update and 0.5 GB, the edge of a robot's
+# control cycle; beyond it a typo (an extra zero) would try to allocate gigabytes to
+# terabytes before anything reports an error.
+MAX_HIDDEN_LAYERS = 16
+MAX_HIDDEN_UNITS = 4096
+MAX_HIDDEN_WEIGHTS = 2**24
+
+
+def _check_hidden_sizes(sizes: tuple[int, ...]) -> None:
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if (sizes and len(sizes) <= MAX_HIDDEN_LAYERS and weights <= MAX_HIDDEN_WEIGHTS
+            and all(1 <= h <= MAX_HIDDEN_UNITS for h in sizes)):
+        return
+    raise ConfigError(
+        f"agent.hidden_sizes: got {list(sizes)!r}; allowed: 1 to {MAX_HIDDEN_LAYERS} layers "
+        f"of 1 to {MAX_HIDDEN_UNITS} units, with at most {MAX_HIDDEN_WEIGHTS:,} weights "
+        "between hidden layers (e.g. [4096, 4096]): the learner updates on every env step "
+        "on one CPU thread, and that size already takes about 40 ms and 0.5 GB")
+
+
 def _check_consistency(cfg: Config) -> None:
     a = cfg.agent
-    if not a.hidden_sizes or any(h < 1 for h in a.hidden_sizes):
-        raise ConfigError(f"agent.hidden_sizes: got {list(a.hidden_sizes)!r}, "
-                          "expected a non-empty list of positive integers")
+    _check_hidden_sizes(a.hidden_sizes)
     if not a.log_std_min < a.log_std_max:
         raise ConfigError(f"agent.log_std_min: got {a.log_std_min}, must be below "
                           f"agent.log_std_max ({a.log_std_max})")
@@ -336,9 +358,14 @@ def resolve_ready_file(name_or_path: str, directory: Path, what: str) -> Path:
 
 def read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                          f"offset {exc.start}); config files must be UTF-8 YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 def resolve_config_path(name_or_path: str) -> Path:
@@ -383,5 +410,10 @@ def apply_override(cfg: Config, text: str) -> Config:
         if not isinstance(node.get(key), dict):
             raise ConfigError(f"--set: {section}.{key} is not a mapping")
         node = node[key]
-    node[path[-1]] = yaml.safe_load(raw)
+    try:
+        node[path[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"--set: {dotted}: value {raw!r} is not valid YAML ({problem}); "
+                          "e.g. agent.hidden_sizes=[64,64]") from None
     return from_dict(data)

@@ -4,6 +4,7 @@ and the project's robot tasks (registered by the ``envs`` package)."""
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import os
 import warnings
@@ -29,8 +30,18 @@ def register_all() -> None:
 
 
 def validate_env_id(env_id: str) -> None:
-    """Raise ConfigError naming ``env.id`` unless ``env_id`` is registered."""
+    """Raise ConfigError naming ``env.id`` unless ``env_id`` is registered.
+
+    ``module.path:EnvId-v0`` (Gymnasium's form) first imports the module, which registers
+    ``EnvId-v0`` - how a task of your own reaches every mode without touching rt-avg."""
     register_all()
+    if ":" in env_id:
+        module, env_id = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - user code: report whatever it raised
+            raise ConfigError(f"env.id: cannot import {module!r} (module.path:EnvId form): "
+                              f"{type(exc).__name__}: {exc}") from None
     known = list(gym.envs.registry)
     if env_id in known:
         return
@@ -41,7 +52,7 @@ def validate_env_id(env_id: str) -> None:
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise ConfigError(f"env.id: unknown environment {env_id!r}{hint} (allowed: Gymnasium ids "
                       "such as Hopper-v5, dm_control/<domain>-<task>-v0, rt_avg/UR5-Reacher-v0, "
-                      "rt_avg/Create2-Mover-v0)")
+                      "rt_avg/Create2-Mover-v0, or module.path:EnvId-v0 for a task of your own)")
 
 
 def validate_env_config(cfg: EnvConfig) -> None:
@@ -50,7 +61,7 @@ def validate_env_config(cfg: EnvConfig) -> None:
     validate_env_id(cfg.id)
     if not cfg.kwargs:
         return
-    spec = gym.spec(cfg.id)
+    spec = gym.spec(cfg.id.split(":", 1)[-1])  # module.path:EnvId-v0 -> EnvId-v0
     entry = spec.entry_point
     try:
         target = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 
 from rt_avg import algos
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.checkpoint import load_newest
 from rt_avg.config import ConfigError
 from rt_avg.environments import episode_seed, make_env
 from rt_avg.policy import env_dims
-from rt_avg.run_dir import RunDirectory
+from rt_avg.resume import check_resume
+from rt_avg.run_dir import RunDirectory, check_run_path
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training reset seed
 
@@ -33,18 +34,18 @@ class EvalResult:
 
 
 def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
+    check_run_path(Path(run_path), "run_dir", existing=True)
     run_dir = RunDirectory(run_path)
     cfg = run_dir.load_config()
-    ckpt = latest_checkpoint(run_dir.checkpoints)
-    if ckpt is None:
-        raise ConfigError(f"run dir: {run_path} has no checkpoint to evaluate")
-    saved = load_checkpoint(ckpt)
+    saved = load_newest(run_dir.checkpoints)
+    if saved is None:
+        raise ConfigError(f"run dir: {run_path} has no usable checkpoint to evaluate")
     torch.set_num_threads(cfg.run.torch_threads)
     algo = algos.get(cfg.agent.algo)
     env = make_env(cfg.env)
     try:
         learner = algo.make_learner(cfg, *env_dims(env))
-        learner.load_state_dict(saved.learner)
+        check_resume(run_dir, cfg, saved, learner)  # config.yaml edited since: a clear error
         policy = algo.make_policy(cfg, env, None)
         policy.load_state_dict(saved.acting_state)
         policy.load_params(learner.policy_params(), learner.updates)

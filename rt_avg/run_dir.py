@@ -14,7 +14,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rt_avg import config as config_mod
 from rt_avg.config import Config
@@ -26,6 +26,28 @@ def default_run_path(cfg: Config, root: Path = Path("runs")) -> Path:
     env = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.env.id)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return root / f"{env}-s{cfg.run.seed}-{cfg.run.mode}-{stamp}"
+
+
+def check_run_path(path: Path, flag: str, existing: bool) -> None:
+    """Raise ConfigError naming ``flag`` unless ``path`` can serve as a run directory: an
+    existing one (``existing``, e.g. ``--resume``) or one to create (e.g. ``--run-dir``)."""
+    if not str(path):
+        raise config_mod.ConfigError(f"{flag}: got an empty path, expected a directory")
+    if existing:
+        if not path.exists():
+            raise config_mod.ConfigError(f"{flag}: {path} does not exist; expected an rt-avg "
+                                         "run directory")
+        if not path.is_dir():
+            raise config_mod.ConfigError(f"{flag}: {path} is a file; expected an rt-avg run "
+                                         "directory")
+        return
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == path else f"is inside {parent}, a file"
+                raise config_mod.ConfigError(f"{flag}: {path} {what}; expected a "
+                                             "directory to write the run into")
+            return
 
 
 class RunDirectory:
@@ -55,15 +77,20 @@ class RunDirectory:
         return config_mod.load(self.config)
 
     def truncate_after(self, step: int) -> None:
-        """Drop log rows newer than ``step`` (what a resumed run will write again)."""
-        rows = [r for r in read_episodes(self) if r["step"] <= step]
-        with open(self.episodes, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(EPISODE_FIELDS)
-            w.writerows([[r[k] for k in EPISODE_FIELDS] for r in rows])
-        kept = [m for m in read_metrics(self) if m.get("step", 0) <= step]
-        with open(self.metrics, "w") as f:
-            f.writelines(json.dumps(m) + "\n" for m in kept)
+        """Drop log rows newer than ``step`` (what a resumed run will write again); rows
+        kept stay byte-identical, and a file with nothing to drop is not rewritten."""
+        _keep_lines(self.episodes, lambda line: int(line.split(",", 1)[0]) <= step, header=1)
+        _keep_lines(self.metrics,
+                    lambda line: not line.strip() or json.loads(line).get("step", 0) <= step)
+
+
+def _keep_lines(path: Path, keep: Callable[[str], bool], header: int = 0) -> None:
+    with open(path, newline="") as f:
+        lines = f.readlines()
+    kept = lines[:header] + [line for line in lines[header:] if keep(line)]
+    if len(kept) != len(lines):
+        with open(path, "w", newline="") as f:
+            f.writelines(kept)
 
 
 class RunLog:

@@ -31,6 +31,7 @@ from rt_avg.config import Config
 from rt_avg.channels import LatestReader, LatestWriter
 from rt_avg.env_loop import EnvLoop
 from rt_avg.environments import make_env
+from rt_avg.finite import NonFiniteError, check_env_step, check_observation
 from rt_avg.policy import env_dims
 from rt_avg.realtime.pacing import Pacer
 from rt_avg.realtime.sink import Sink
@@ -55,6 +56,7 @@ class EnvWorker:
         self.returns: deque[float] = deque(maxlen=10)
         self.overruns = 0
         self._closed = False
+        self._poisoned: NonFiniteError | None = None  # the acting state is not finite
         self._pacer = Pacer(cfg.realtime.dt_s)
         self._cycle: tuple[int, bool] | None = None
         task = self.env.unwrapped
@@ -130,6 +132,7 @@ class EnvWorker:
                 return self._summary(t_start)
             if not self._restored:
                 self.loop.start()
+                check_observation(0, self.loop.state.obs)
             last_start: int | None = None
             t_obs = time.monotonic_ns()
             while self.loop.state.step < cfg.run.steps and not self._stop.is_set():
@@ -142,6 +145,11 @@ class EnvWorker:
                 result = self.loop.step()
                 step = self.loop.state.step
                 tr = result.transition
+                # Before the learner sees it or the policy acts on it (the robot is stopped
+                # by the finally below).
+                check_env_step(step, tr.reward, self.loop.state.obs,
+                               tr.next_obs if result.episode is not None else None,
+                               self.loop.state.raw_obs)
                 self.transitions.write(
                     obs=tr.obs, action=tr.action, eps=tr.eps, reward=tr.reward,
                     next_obs=tr.next_obs, terminated=tr.terminated, truncated=tr.truncated,
@@ -172,6 +180,9 @@ class EnvWorker:
                 if step % cfg.run.checkpoint_every == 0:
                     self.sink.snapshot("env", step, self.loop.state_dict())
                 t_obs = time.monotonic_ns()  # the env.step result is the next observation
+        except NonFiniteError as exc:
+            self._poisoned = exc
+            raise
         finally:
             self.safe_stop()
             self.sink.timing("env", timing.take())
@@ -191,6 +202,8 @@ class EnvWorker:
                 self.sink.event("fault", f"env stop failed: {exc!r}", self.loop.state.step)
 
     def state(self) -> dict[str, Any]:
+        if self._poisoned is not None:  # never checkpoint it
+            raise self._poisoned
         return self.loop.state_dict()
 
     def progress(self) -> dict[str, Any]:

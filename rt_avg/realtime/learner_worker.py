@@ -18,6 +18,7 @@ from rt_avg import algos
 from rt_avg.channels import LatestReader, LatestWriter
 from rt_avg.config import Config
 from rt_avg.core import Transition
+from rt_avg.finite import NonFiniteError, check_metrics, check_weights
 from rt_avg.metrics import MetricsWindow
 from rt_avg.realtime.sink import Sink
 from rt_avg.realtime.timing import LEARNER_FIELDS, TimingBuffer
@@ -40,6 +41,7 @@ class LearnerWorker:
         self.transitions_seen = 0
         self._publish_ns = int(cfg.realtime.sync_min_interval_s * 1e9)
         self._next_publish_ns = 0
+        self._poisoned: NonFiniteError | None = None  # the learner's state is not finite
 
     def connect(self, transitions: LatestReader, weights: LatestWriter) -> None:
         self.transitions, self.weights = transitions, weights
@@ -92,6 +94,10 @@ class LearnerWorker:
                     if self.update_delay_s:
                         time.sleep(self.update_delay_s)
                     update_ns = time.perf_counter_ns() - t0
+                    # Before these weights reach the env (or a checkpoint).
+                    check_metrics(self.last_env_step, self.learner.updates, metrics)
+                    check_weights(self.last_env_step, self.learner.updates,
+                                  self.learner.policy_params())
                     window.add(metrics, update_ns)
                     if timing.add(update_us=update_ns / 1e3):
                         self.sink.timing("learner", timing.take())
@@ -108,6 +114,9 @@ class LearnerWorker:
                         wall_time_s=time.monotonic() - t_start, skipped=self.skipped))
                 if self.learner.updates and self.learner.updates % cfg.run.checkpoint_every == 0:
                     self.sink.snapshot("learner", self.last_env_step, self.learner.state_dict())
+        except NonFiniteError as exc:
+            self._poisoned = exc
+            raise
         finally:
             if len(window):
                 self.sink.metrics(window.flush(step=self.last_env_step,
@@ -119,6 +128,8 @@ class LearnerWorker:
                 "stalls": self.stalls, "env_step": self.last_env_step}
 
     def state(self) -> dict[str, Any]:
+        if self._poisoned is not None:  # never checkpoint it
+            raise self._poisoned
         return self.learner.state_dict()
 
     def close(self) -> None:

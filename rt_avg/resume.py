@@ -1,0 +1,111 @@
+"""Continuing a run (``rt-avg train --resume RUN_DIR``): check everything, then write.
+
+Order, whatever the mode:
+
+1. :func:`resume_checkpoint` - the newest checkpoint that loads (a truncated or damaged
+   newest one is skipped with a message); none at all is an error, before anything starts.
+2. :func:`check_resume` - the config (with the ``--set`` changes) must fit the checkpoint:
+   the same ``agent.algo`` and ``env.id``, and a learner built from it must have the
+   checkpoint's shapes (``agent.hidden_sizes`` and the env's sizes); the state is loaded
+   into that learner.
+3. :func:`commit_resume` - only now the run directory changes: ``config.yaml`` records
+   the changed config, and log rows newer than the checkpoint (which the resumed run
+   writes again) are dropped.
+
+A refused resume leaves the run directory byte-identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+from rt_avg import config as config_mod
+from rt_avg.checkpoint import Checkpoint, load_newest
+from rt_avg.config import Config, ConfigError
+from rt_avg.core import Learner
+from rt_avg.run_dir import RunDirectory
+
+
+class ResumeError(ConfigError):
+    """The run cannot be continued as asked; nothing was changed."""
+
+
+def resume_checkpoint(run_dir: RunDirectory) -> Checkpoint:
+    """The newest usable checkpoint of ``run_dir``; ResumeError if there is none."""
+    ckpt = load_newest(run_dir.checkpoints)
+    if ckpt is None:
+        raise ResumeError(f"--resume: {run_dir.path} has no usable checkpoint in "
+                          f"{run_dir.checkpoints} (the run stopped before its first one, "
+                          "or they were removed); nothing was changed. Start a new run "
+                          "with --run-dir instead")
+    return ckpt
+
+
+def _changed(old: Any, new: Any, prefix: str) -> list[str]:
+    return [f"{prefix}.{f.name} {getattr(old, f.name)!r} -> {getattr(new, f.name)!r}"
+            for f in dataclasses.fields(old) if getattr(old, f.name) != getattr(new, f.name)]
+
+
+def _shape_mismatch(expected: Any, saved: Any, path: str) -> str | None:
+    """The first tensor or array whose shape differs between a fresh learner's state and a
+    saved one (or that the saved one lacks)."""
+    if isinstance(expected, (torch.Tensor, np.ndarray)):
+        if not isinstance(saved, (torch.Tensor, np.ndarray)):
+            return f"{path} is missing from the checkpoint"
+        if tuple(saved.shape) != tuple(expected.shape):
+            return (f"{path} has shape {list(saved.shape)} in the checkpoint and "
+                    f"{list(expected.shape)} with this config")
+        return None
+    if isinstance(expected, dict):
+        for key, value in expected.items():
+            sub = f"{path}.{key}"
+            if not isinstance(saved, dict) or key not in saved:
+                if isinstance(value, (torch.Tensor, np.ndarray, dict)):
+                    return f"{sub} is missing from the checkpoint"
+                continue
+            if (found := _shape_mismatch(value, saved[key], sub)) is not None:
+                return found
+    elif isinstance(expected, (list, tuple)) and isinstance(saved, (list, tuple)):
+        for i, (a, b) in enumerate(zip(expected, saved)):
+            if (found := _shape_mismatch(a, b, f"{path}[{i}]")) is not None:
+                return found
+    return None
+
+
+def check_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint,
+                 learner: Learner) -> None:
+    """Raise ResumeError unless ``cfg`` can continue from ``ckpt``; on success the
+    checkpoint's learner state is loaded into ``learner`` (built from ``cfg``)."""
+    old = run_dir.load_config()
+    if ckpt.algo != cfg.agent.algo:
+        raise ResumeError(f"agent.algo: the checkpoint at step {ckpt.step} was written by "
+                          f"{ckpt.algo!r}; it cannot continue as {cfg.agent.algo!r}. Nothing "
+                          "was changed; start a new run with --run-dir for another algorithm")
+    if old.env.id != cfg.env.id:
+        raise ResumeError(f"env.id: the run trained on {old.env.id!r}; it cannot continue on "
+                          f"{cfg.env.id!r}. Nothing was changed")
+    changes = "; ".join(_changed(old.agent, cfg.agent, "agent")) or "no agent setting changed"
+    mismatch = _shape_mismatch(learner.state_dict(), ckpt.learner, "learner")
+    if mismatch is None:
+        try:
+            learner.load_state_dict(ckpt.learner)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            mismatch = f"the learner refused its state ({type(exc).__name__}: {exc})"
+    if mismatch is not None:
+        raise ResumeError(f"the config does not fit the checkpoint at step {ckpt.step}: "
+                          f"{mismatch} ({changes}). A run keeps the network of its "
+                          "checkpoint: drop the --set that changes it (or restore "
+                          "config.yaml), or start a new run with --run-dir. Nothing was "
+                          "changed")
+
+
+def commit_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> None:
+    """After :func:`check_resume`: record a changed config and drop the log rows newer
+    than the checkpoint (the resumed run writes them again)."""
+    if run_dir.load_config() != cfg:
+        config_mod.save(cfg, run_dir.config)
+    run_dir.truncate_after(ckpt.step)

@@ -1,0 +1,64 @@
+"""--resume checks before it writes: no checkpoint, or a config that does not fit it, is
+refused with the run directory left byte-identical."""
+
+import pytest
+
+from helpers import quick_config, run_cli
+from rt_avg.checkpoint import list_checkpoints
+from rt_avg.config import load
+from rt_avg.inline import train_inline
+from rt_avg.run_dir import read_episodes
+from test_checkpoint import snapshot
+
+
+@pytest.fixture
+def run(tmp_path):
+    path = tmp_path / "run"
+    train_inline(quick_config(300, run={"checkpoint_every": 100}), path, progress=False)
+    return path
+
+
+def test_resume_without_a_checkpoint_is_refused_and_changes_nothing(run):
+    for ckpt in list_checkpoints(run / "checkpoints"):  # a run killed before its first one
+        ckpt.unlink()
+    before = snapshot(run)
+    for extra in ([], ["--mode", "async"]):  # refused before Ray starts, too
+        res = run_cli("train", "--resume", str(run), "--steps", "600", "--quiet", *extra)
+        assert res.returncode == 2, res.stderr
+        assert "no usable checkpoint" in res.stderr and "Traceback" not in res.stderr
+        assert snapshot(run) == before  # episodes.csv byte-identical: no duplicate rows
+
+
+def test_resume_with_only_damaged_checkpoints_is_refused(run):
+    for ckpt in list_checkpoints(run / "checkpoints"):
+        ckpt.write_bytes(ckpt.read_bytes()[:100])
+    before = snapshot(run)
+    res = run_cli("train", "--resume", str(run), "--steps", "600", "--quiet")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("truncated or damaged") == 3
+    assert "no usable checkpoint" in res.stderr and "Traceback" not in res.stderr
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--set", "agent.hidden_sizes=[64,64]"], "agent.hidden_sizes (256, 256) -> (64, 64)"),
+    (["--set", "agent.algo=tests.algos.fake_algo:ALGORITHM"], "written by 'avg'"),
+    (["--set", "env.id=Hopper-v5"], "env.id: the run trained on 'InvertedPendulum-v5'"),
+])
+def test_resume_with_a_config_that_does_not_fit_changes_nothing(run, change, message):
+    before = snapshot(run)
+    res = run_cli("train", "--resume", str(run), "--steps", "600", "--quiet", *change)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Nothing was changed" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert snapshot(run) == before  # config.yaml untouched
+
+
+def test_resume_records_a_fitting_change_and_continues(run):
+    res = run_cli("train", "--resume", str(run), "--steps", "500", "--quiet",
+                  "--set", "agent.actor_lr=0.0005")
+    assert res.returncode == 0, res.stderr
+    cfg = load(run / "config.yaml")
+    assert cfg.agent.actor_lr == 0.0005 and cfg.run.steps == 500
+    steps = [e["step"] for e in read_episodes(run)]
+    assert steps == sorted(set(steps)) and steps[-1] <= 500  # no duplicate rows
