@@ -1,0 +1,46 @@
+"""An async run whose learner dies before the first periodic checkpoint says that no
+checkpoint exists (and where the logs are), and --resume then refuses, changing nothing."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import ROOT, run_cli
+from rt_avg.checkpoint import list_checkpoints
+from rt_avg.run_dir import read_episodes
+from test_checkpoint import snapshot
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def test_learner_killed_before_the_first_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rt_avg.cli", "train", "--mode", "async", "--steps", "10000000",
+         "--run-dir", str(run), "--quiet", "--set", "run.checkpoint_every=1000000000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not ((run / "actors.json").exists() and len(read_episodes(run)) >= 5):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no episodes in time"
+        time.sleep(0.2)
+    learner_pid = json.loads((run / "actors.json").read_text())["learner"]["pid"]
+    os.kill(learner_pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)
+
+    assert proc.returncode == 1, (out, err)
+    assert "learner actor died" in err and "stopped safely" in err
+    assert "no checkpoint was written" in err and f"the logs are in {run}" in err
+    assert "periodic checkpoint" not in err and "Traceback" not in err
+    assert list_checkpoints(run / "checkpoints") == []
+
+    before = snapshot(run)
+    res = run_cli("train", "--resume", str(run), "--quiet")
+    assert res.returncode == 2, res.stderr
+    assert "no usable checkpoint" in res.stderr and "Traceback" not in res.stderr
+    assert snapshot(run) == before
