@@ -11,41 +11,33 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from rt_avg.actors.local_ray import helper_pids, init_ray, shutdown_ray, worker_logs_dir
 from rt_avg.actors.logger_actor import LoggerActor
 from rt_avg.actors.roles import EnvActor, LearnerActor
+from rt_avg.actors.worker_output import WorkerOutput
 from rt_avg.channels import cleanup_stale
-from rt_avg import algos
-from rt_avg.checkpoint import Checkpoint, latest_checkpoint
+from rt_avg.checkpoint_files import latest_checkpoint
 from rt_avg.config import Config, ConfigError, to_dict
 from rt_avg.finite import NonFiniteError
-from rt_avg.inline import TrainResult
+from rt_avg.footprint import by_role, process_tree
 from rt_avg.progress import Progress
 from rt_avg.realtime import RealtimeFault
-from rt_avg.resume import check_resume, commit_resume, resume_checkpoint
+from rt_avg.result import TrainResult
 from rt_avg.run_dir import RunDirectory
 from rt_avg.shutdown import StopRequest
 
+if TYPE_CHECKING:  # the driver of a fresh run never imports torch (docs/realtime.md)
+    from rt_avg.checkpoint import Checkpoint
+
+__all__ = ["format_timing", "init_ray", "train_realtime"]
+
 ROBOT_RESOURCE_SLIVER = 0.01  # leaves room for tools (a twin, a monitor) on the same resource
-
-
-def init_ray(address: str | None, num_cpus: int | None = None) -> bool:
-    """Join ``address`` or start a local Ray without a dashboard; True if we started it."""
-    if ray.is_initialized():
-        return False
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    if address:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=True)
-        return True
-    # address="local": always a fresh instance, never a cluster someone else started here.
-    ray.init(address="local", num_cpus=num_cpus or max(2, os.cpu_count() or 2),
-             include_dashboard=False, logging_level="WARNING", log_to_driver=True)
-    return True
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -65,7 +57,7 @@ class _Run:
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.logger = LoggerActor.options(scheduling_strategy=here).remote(
             data, str(run_path), ckpt is not None, ckpt.wall_time_s if ckpt else 0.0)
-        ray.get(self.logger.ready.remote())  # the run directory exists from here on
+        logger_info = ray.get(self.logger.ready.remote())  # the run directory exists now
         env_opts: dict[str, Any] = {"num_cpus": 1}
         if cfg.realtime.robot_resource:
             env_opts["resources"] = {cfg.realtime.robot_resource: ROBOT_RESOURCE_SLIVER}
@@ -96,7 +88,7 @@ class _Run:
             raise
         self.env_info, self.learner_info = env_info, learner_info
         self.placement = {
-            "env": env_info, "learner": learner_info,
+            "env": env_info, "learner": learner_info, "logger": logger_info,
             "transport": "shm" if env_info["node_id"] == learner_info["node_id"] else "mailbox",
         }
         (Path(run_path) / "actors.json").write_text(json.dumps(self.placement, indent=2))
@@ -130,13 +122,20 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
     """Run ``cfg`` in async or sequential mode with Ray actors; see docs/realtime.md."""
     stop = stop if stop is not None else StopRequest()
     # Before anything starts: no usable checkpoint means nothing to resume.
-    ckpt = resume_checkpoint(RunDirectory(Path(run_path))) if resume else None
+    ckpt = None
+    if resume:
+        from rt_avg.resume import resume_checkpoint
+
+        ckpt = resume_checkpoint(RunDirectory(Path(run_path)))
     started = init_ray(address)
     stop.install()  # after ray.init, which installs handlers of its own
     t_start = time.monotonic()
-    run = None
+    run = output = None
     try:
         run = _Run(cfg, Path(run_path), ckpt, update_delay_s)
+        if (logs := worker_logs_dir()) is not None:  # no log monitor: copy it ourselves
+            output = WorkerOutput(logs, {role: run.placement[role]["pid"]
+                                         for role in ("env", "learner", "logger")}).start()
         result, summary = _watch(run, stop, progress)
         if print_summary:
             print(format_timing(summary), file=sys.stderr)
@@ -150,8 +149,10 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
     finally:
         if run is not None:
             run.shutdown()
+        if output is not None:
+            output.stop()
         if started:
-            ray.shutdown()
+            shutdown_ray()
 
 
 def _watch(run: _Run, stop: StopRequest, progress: bool) -> tuple[dict, dict]:
@@ -197,23 +198,26 @@ def _watch(run: _Run, stop: StopRequest, progress: bool) -> tuple[dict, dict]:
     finally:
         if bar:
             bar.close()
+    footprint = measure_footprint(run)  # before anything is shut down
     learner_result = _finish_learner(run, learner_ref)
-    env_state = _state(run.env) if env_result is not None else None
-    if env_state is None:
-        env_state = ray.get(run.logger.latest_snapshot.remote("env"))
-    learner_state = _state(run.learner)
+    # The env's pickled state (an ObjectRef: the driver passes it on without unpickling).
+    env_state = (run.env.state.remote() if env_result is not None
+                 else run.logger.latest_snapshot.remote("env"))
     saved, save_error = False, None
-    if learner_state is not None and env_state is not None:
-        try:
-            ray.get(run.logger.checkpoint.remote(learner_state, env_state))
-            saved = True
-        except RayTaskError as exc:  # e.g. a full disk: the older checkpoints stay
+    try:  # the learner encodes (torch lives there), the logger writes the bytes
+        encoded = run.learner.checkpoint.remote(env_state, run.logger.wall_s.remote())
+        saved = ray.get(run.logger.write_checkpoint.remote(encoded), timeout=120) is not None
+    except (RayActorError, GetTimeoutError):  # the learner (or the env's state) is gone
+        pass
+    except RayTaskError as exc:  # e.g. a full disk: the older checkpoints stay
+        if not isinstance(_cause(exc), NonFiniteError):  # a poisoned state is never saved
             save_error = _cause(exc)
-    env_steps = env_result["env_steps"] if env_result else int(env_state["step"] if env_state else 0)
+    env_steps = (env_result["env_steps"] if env_result
+                 else ray.get(run.logger.latest_step.remote("env")))
     summary = ray.get(run.logger.finalize.remote(
         env_steps, learner_result.get("updates", 0), learner_result.get("skipped", 0),
         learner_result.get("stalls", 0), env_result["wall_s"] if env_result else 0.0,
-        run.placement))
+        run.placement, footprint))
     if fault:
         failed = f" (the final checkpoint failed: {save_error})" if save_error else ""
         raise RealtimeFault(f"{fault}. The env was stopped safely; {_kept(run, saved)}{failed}")
@@ -227,6 +231,9 @@ def _prepare_resume(cfg: Config, run_dir: RunDirectory, ckpt: Checkpoint,
                     env_info: dict[str, Any]) -> None:
     """Check the checkpoint against a learner built here from ``cfg`` (the learner actor
     restores it later), then record the config and trim the logs (rt_avg.resume)."""
+    from rt_avg import algos
+    from rt_avg.resume import check_resume, commit_resume
+
     learner = algos.get(cfg.agent.algo).make_learner(cfg, env_info["obs_dim"],
                                                      env_info["act_dim"])
     check_resume(run_dir, cfg, ckpt, learner)
@@ -259,11 +266,28 @@ def _finish_learner(run: _Run, learner_ref: ray.ObjectRef) -> dict:
         return {}
 
 
-def _state(actor: ray.actor.ActorHandle) -> dict | None:
-    try:
-        return ray.get(actor.state.remote(), timeout=60)
-    except Exception:  # noqa: BLE001
-        return None
+def measure_footprint(run: _Run) -> dict[str, Any]:
+    """PSS by role of every process this run started (docs/realtime.md, "Memory").
+
+    Each actor measures its own process tree where it runs; ``driver`` is this process and
+    its helpers; ``ray`` is every other process below this one (the Ray runtime that
+    ``init_ray`` started: GCS, raylet, agents, idle workers; none when joining a cluster)."""
+    actors = {"env": run.env, "learner": run.learner, "logger": run.logger}
+    reports: dict[str, dict] = {}
+    for role, actor in actors.items():
+        try:
+            reports[role] = ray.get(actor.footprint.remote(), timeout=10)
+        except Exception:  # noqa: BLE001 - a dead actor holds no memory
+            reports[role] = {"pids": [], "pss_mb": 0.0}
+    me = os.getpid()
+    ours = {p for r in reports.values() for p in r["pids"]}
+    helpers = {me, *helper_pids()}
+    ray_pids = [p for p in process_tree(me) if p not in ours and p not in helpers]
+    local = by_role({"driver": helpers, "ray": ray_pids})
+    roles_mb = {role: r["pss_mb"] for role, r in reports.items()} | local["roles_mb"]
+    processes = {role: len(r["pids"]) for role, r in reports.items()} | local["processes"]
+    return {"total_mb": round(sum(roles_mb.values()), 1), "roles_mb": roles_mb,
+            "processes": processes, "measure": "PSS, /proc/<pid>/smaps_rollup"}
 
 
 def format_timing(s: dict) -> str:
@@ -285,4 +309,7 @@ def format_timing(s: dict) -> str:
     st = s.get("staleness_steps", {})
     if st:
         lines.append(f"  policy staleness:  p50 {st['p50']:.0f}  p99 {st['p99']:.0f} steps")
+    if fp := s.get("footprint"):
+        parts = "  ".join(f"{role} {mb:.0f}" for role, mb in fp["roles_mb"].items())
+        lines.append(f"  memory MB (PSS):   {fp['total_mb']:.0f} = {parts}")
     return "\n".join(lines)

@@ -1,11 +1,14 @@
 """LoggerActor: the lossless record of a real-time run (files, tracker, checkpoints).
 
-It runs on the driver's node, so the run directory is local to the user.
+It runs on the driver's node, so the run directory is local to the user.  It neither
+learns nor acts and does not import torch: state snapshots and checkpoints reach it as
+bytes (see ``rt_avg.actors.sink``), which it keeps or writes as they are.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,8 +17,10 @@ from typing import Any
 import numpy as np
 import ray
 
-from rt_avg.checkpoint import Checkpoint, save_checkpoint
+from rt_avg.actors.mailbox import current_node_id
+from rt_avg.checkpoint_files import write_checkpoint_bytes
 from rt_avg.config import from_dict
+from rt_avg.footprint import tree_footprint
 from rt_avg.realtime.timing import ENV_FIELDS, LEARNER_FIELDS, concat, summarize
 from rt_avg.run_dir import RunDirectory, RunLog
 from rt_avg.tracking.tracker import make_tracker
@@ -32,11 +37,15 @@ class LoggerActor:
         self.tracker = make_tracker(self.cfg, self.run_dir.path)
         self.t0 = time.monotonic() - wall_offset_s
         self.chunks: dict[str, list[dict[str, np.ndarray]]] = {"env": [], "learner": []}
-        self.snapshots: dict[str, tuple[int, dict]] = {}
+        self.snapshots: dict[str, tuple[int, bytes]] = {}
         self.events = open(self.run_dir.path / "events.jsonl", "a")
 
-    def ready(self) -> bool:
-        return True
+    def ready(self) -> dict[str, Any]:
+        """Where it runs (the run directory exists once this returns)."""
+        return {"node_id": current_node_id(), "pid": os.getpid()}
+
+    def footprint(self) -> dict[str, Any]:
+        return tree_footprint()
 
     def wall_s(self) -> float:
         return time.monotonic() - self.t0
@@ -61,26 +70,32 @@ class LoggerActor:
         self.events.flush()
         print(f"rt-avg: {kind} at step {step}: {message}", file=sys.stderr)
 
-    def snapshot(self, role: str, step: int, state: dict) -> None:
-        """Keep each role's latest state; a learner snapshot makes a checkpoint together
-        with the newest env snapshot (in async mode they are a few steps apart)."""
+    def snapshot(self, role: str, step: int, state: bytes) -> None:
+        """Keep a role's newest state (pickled by the role; opaque here)."""
         self.snapshots[role] = (step, state)
-        if role == "learner" and "env" in self.snapshots:
-            self.checkpoint(self.snapshots["learner"][1], self.snapshots["env"][1])
 
-    def latest_snapshot(self, role: str) -> dict | None:
+    def latest_snapshot(self, role: str) -> bytes | None:
         return self.snapshots.get(role, (0, None))[1]
 
-    def checkpoint(self, learner_state: dict, env_state: dict) -> str:
-        step = int(env_state["step"])
-        path = save_checkpoint(self.run_dir.checkpoints,
-                               Checkpoint(step, self.wall_s(), self.cfg.agent.algo,
-                                          learner_state, env_state),
-                               self.cfg.run.keep_checkpoints)
-        return str(path)
+    def latest_step(self, role: str) -> int:
+        return self.snapshots.get(role, (0, None))[0]
+
+    def checkpoint_inputs(self) -> tuple[bytes | None, float]:
+        """What the learner needs to encode a checkpoint: the env's newest snapshot (in async
+        mode a few steps apart from the learner's state) and the training time so far."""
+        return self.latest_snapshot("env"), self.wall_s()
+
+    def write_checkpoint(self, encoded: tuple[int, bytes] | None) -> str | None:
+        """Write a checkpoint the learner encoded, ``(env step, file bytes)``."""
+        if encoded is None:
+            return None
+        step, data = encoded
+        return str(write_checkpoint_bytes(self.run_dir.checkpoints, step, data,
+                                          self.cfg.run.keep_checkpoints))
 
     def finalize(self, env_steps: int, updates: int, skipped: int, stalls: int,
-                 wall_s: float, placement: dict | None = None) -> dict[str, Any]:
+                 wall_s: float, placement: dict | None = None,
+                 footprint: dict | None = None) -> dict[str, Any]:
         """Write timing.json and the per-step arrays (timing_steps.npz)."""
         env = concat(self.chunks["env"], ENV_FIELDS)
         learner = concat(self.chunks["learner"], LEARNER_FIELDS)
@@ -89,6 +104,8 @@ class LoggerActor:
                             skipped=skipped, stalls=stalls)
         if placement:
             summary["placement"] = placement
+        if footprint:
+            summary["footprint"] = footprint
         self.run_dir.timing.write_text(json.dumps(summary, indent=2))
         np.savez_compressed(self.run_dir.path / "timing_steps.npz", **env, **learner)
         self.tracker.log_timing(summary)

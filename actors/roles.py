@@ -3,12 +3,18 @@
 Both are threaded actors: ``run`` occupies one thread for the whole run while ``stop``,
 ``progress`` and ``state`` answer from another.  Each sets torch to one thread and, when
 the config asks for it, pins itself to CPUs.
+
+The workers (and with them torch) are imported inside the actors only: the driver imports
+this module to name the actor classes and must stay free of torch.  States leave the actors
+as bytes: the env's pickled, a checkpoint encoded by the learner (``encode_checkpoint``),
+so the logger and the driver store and pass them on without torch.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import pickle
+from typing import TYPE_CHECKING, Any
 
 import ray
 
@@ -16,8 +22,11 @@ from rt_avg.actors.mailbox import current_node_id, open_channel
 from rt_avg.actors.sink import RaySink
 from rt_avg.channels import transition_dtype, weights_dtype
 from rt_avg.config import from_dict
-from rt_avg.realtime.env_worker import EnvWorker
-from rt_avg.realtime.learner_worker import LearnerWorker
+from rt_avg.footprint import tree_footprint
+
+if TYPE_CHECKING:
+    from rt_avg.realtime.env_worker import EnvWorker
+    from rt_avg.realtime.learner_worker import LearnerWorker
 
 
 def _pin(cfg_data: dict, role: str) -> None:
@@ -41,16 +50,19 @@ class _WorkerActor:
     def stop(self) -> None:
         self.worker.stop()
 
-    def state(self) -> dict:
-        return self.worker.state()
-
     def close(self) -> None:
         self.worker.close()
+
+    def footprint(self) -> dict[str, Any]:
+        """This process and its children (e.g. a resource tracker): pids, PSS in MiB."""
+        return tree_footprint()
 
 
 @ray.remote(max_concurrency=4)
 class EnvActor(_WorkerActor):
     def __init__(self, cfg_data: dict, logger: ray.actor.ActorHandle) -> None:
+        from rt_avg.realtime.env_worker import EnvWorker
+
         _pin(cfg_data, "env")
         self.sink = RaySink(logger)
         self.worker = EnvWorker(from_dict(cfg_data), self.sink)
@@ -72,6 +84,10 @@ class EnvActor(_WorkerActor):
     def restore(self, env_loop_state: dict) -> None:
         self.worker.restore(env_loop_state)
 
+    def state(self) -> bytes:
+        """The env loop's state, pickled (for a checkpoint the learner encodes)."""
+        return pickle.dumps(self.worker.state(), protocol=pickle.HIGHEST_PROTOCOL)
+
     def progress(self) -> dict[str, Any]:
         return self.worker.progress()
 
@@ -80,10 +96,12 @@ class EnvActor(_WorkerActor):
 class LearnerActor(_WorkerActor):
     def __init__(self, cfg_data: dict, obs_dim: int, act_dim: int,
                  logger: ray.actor.ActorHandle, update_delay_s: float = 0.0) -> None:
+        from rt_avg.realtime.learner_worker import LearnerWorker
+
         _pin(cfg_data, "learner")
-        self.sink = RaySink(logger)
-        self.worker = LearnerWorker(from_dict(cfg_data), obs_dim, act_dim, self.sink,
-                                    update_delay_s)
+        self.cfg = from_dict(cfg_data)
+        self.sink = RaySink(logger, checkpoint=self._encode)
+        self.worker = LearnerWorker(self.cfg, obs_dim, act_dim, self.sink, update_delay_s)
 
     def info(self) -> dict[str, Any]:
         return {"node_id": current_node_id(), "pid": os.getpid(),
@@ -99,3 +117,17 @@ class LearnerActor(_WorkerActor):
 
     def restore(self, learner_state: dict, env_step: int) -> None:
         self.worker.restore(learner_state, env_step)
+
+    def checkpoint(self, env_state: bytes | None, wall_s: float) -> tuple[int, bytes] | None:
+        """The learner's current state and the env's pickled ``env_state``, encoded as a
+        checkpoint file's bytes (with its env step); None without an env state."""
+        return None if env_state is None else self._encode(self.worker.state(), env_state,
+                                                           wall_s)
+
+    def _encode(self, learner_state: dict, env_state: bytes, wall_s: float) -> tuple[int, bytes]:
+        from rt_avg.checkpoint import Checkpoint, encode_checkpoint
+
+        env_loop = pickle.loads(env_state)  # noqa: S301 - pickled by this run's env actor
+        ckpt = Checkpoint(int(env_loop["step"]), wall_s, self.cfg.agent.algo, learner_state,
+                          env_loop)
+        return ckpt.step, encode_checkpoint(ckpt)

@@ -15,11 +15,9 @@ file behind, and the newest checkpoint is always a finite one.
 from __future__ import annotations
 
 import dataclasses
-import errno
+import io
 import math
-import os
 import pickle
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +26,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from rt_avg.checkpoint_files import (CheckpointWriteError, latest_checkpoint,
+                                     list_checkpoints, write_checkpoint_bytes)
 from rt_avg.config import ConfigError
 from rt_avg.finite import NonFiniteError
 
-_NAME = re.compile(r"step_(\d+)\.pt$")
+__all__ = ["Checkpoint", "CheckpointError", "CheckpointWriteError", "UnsafeCheckpointError",
+           "encode_checkpoint", "latest_checkpoint", "list_checkpoints", "load_checkpoint",
+           "first_non_finite", "load_newest", "save_checkpoint", "write_checkpoint_bytes"]
+
 _NDARRAY = "__ndarray__"
 
 
@@ -42,10 +45,6 @@ class CheckpointError(ConfigError):
 class UnsafeCheckpointError(CheckpointError):
     """The file holds Python objects that loading would have to execute; refused (never
     skipped): someone or something other than rt-avg wrote it."""
-
-
-class CheckpointWriteError(RuntimeError):
-    """A checkpoint could not be written (e.g. a full disk); nothing partial was left."""
 
 
 @dataclass
@@ -130,56 +129,31 @@ def first_non_finite(value: Any, path: str = "") -> str | None:
 # ----------------------------------------------------------------------------- saving
 
 
+def encode_checkpoint(ckpt: Checkpoint) -> bytes:
+    """The bytes of a checkpoint file (``write_checkpoint_bytes`` writes them).
+
+    Raises NonFiniteError if the state holds NaN or inf, TypeError if it holds anything but
+    tensors, arrays and plain data."""
+    state = dataclasses.asdict(ckpt)
+    if (where := first_non_finite(state)) is not None:
+        raise NonFiniteError(f"the state became non-finite by step {ckpt.step} ({where}); "
+                             "the run stopped without checkpointing it (the newest "
+                             "checkpoint is the last finite one)")
+    buf = io.BytesIO()
+    torch.save(_encode(state, "checkpoint"), buf)
+    return buf.getvalue()
+
+
 def save_checkpoint(directory: Path, ckpt: Checkpoint, keep: int = 3) -> Path:
     """Write ``ckpt`` atomically and keep only the newest ``keep`` checkpoints.
 
     Raises NonFiniteError (nothing written) if the state holds NaN or inf, TypeError if it
     holds anything but tensors, arrays and plain data, and CheckpointWriteError if the
     file system refuses the write (no temporary file is left; older checkpoints stay)."""
-    state = dataclasses.asdict(ckpt)
-    if (where := first_non_finite(state)) is not None:
-        raise NonFiniteError(f"the state became non-finite by step {ckpt.step} ({where}); "
-                             "the run stopped without checkpointing it (the newest "
-                             "checkpoint is the last finite one)")
-    data = _encode(state, "checkpoint")
-    path = directory / f"step_{ckpt.step:010d}.pt"
-    tmp = directory / f".{path.name}.tmp.{os.getpid()}"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        newest = latest_checkpoint(directory)
-        kept = (f"the newest checkpoint is still {newest.name}" if newest is not None
-                else "no earlier checkpoint exists")
-        reason = exc.strerror or str(exc)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            reason += " (free some space, then resume)"
-        raise CheckpointWriteError(f"could not write checkpoint {path}: {reason}; nothing "
-                                   f"was written and {kept}") from None
-    for old in list_checkpoints(directory)[:-keep]:
-        old.unlink(missing_ok=True)
-    return path
+    return write_checkpoint_bytes(directory, ckpt.step, encode_checkpoint(ckpt), keep)
 
 
 # ----------------------------------------------------------------------------- loading
-
-
-def list_checkpoints(directory: Path) -> list[Path]:
-    """Checkpoint files, oldest first."""
-    if not directory.is_dir():
-        return []
-    found = [p for p in directory.iterdir() if _NAME.search(p.name)]
-    return sorted(found, key=lambda p: int(_NAME.search(p.name).group(1)))
-
-
-def latest_checkpoint(directory: Path) -> Path | None:
-    found = list_checkpoints(directory)
-    return found[-1] if found else None
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

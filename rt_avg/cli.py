@@ -48,8 +48,10 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
     validate_env_config(cfg.env)
     from rt_avg import algos
 
-    if not algos.is_batch(cfg.agent.algo):
-        algos.get(cfg.agent.algo)  # a learner of one's own that cannot load fails here
+    # A learner of one's own that cannot load fails here.  The built-in ones are not imported:
+    # that would load torch into a real-time driver, which neither learns nor acts.
+    if not algos.is_batch(cfg.agent.algo) and cfg.agent.algo not in algos.INCREMENTAL:
+        algos.get(cfg.agent.algo)
     if args.resume is not None:
         # The runner checks the checkpoint against cfg before it records cfg (rt_avg.resume).
         return cfg, run_path, True

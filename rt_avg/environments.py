@@ -15,12 +15,17 @@ import numpy as np
 from rt_avg.config import ConfigError, EnvConfig
 
 
-def register_all() -> None:
-    """Import the packages that register env ids (robots, dm_control via shimmy)."""
+def register_all(dm_control: bool = True) -> None:
+    """Import the packages that register env ids (robots, dm_control via shimmy).
+
+    ``dm_control=False`` leaves out dm_control: importing it costs about 50 MB (it loads an
+    OpenGL backend), which a process running another task need not pay."""
     import rt_avg.envs  # noqa: F401  (registers rt_avg/... robot tasks)
 
     # dm_control's viewer probes for a display at import; keep headless machines quiet.
     os.environ.setdefault("MUJOCO_GL", "egl")
+    if not dm_control:
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -34,7 +39,7 @@ def validate_env_id(env_id: str) -> None:
 
     ``module.path:EnvId-v0`` (Gymnasium's form) first imports the module, which registers
     ``EnvId-v0`` - how a task of your own reaches every mode without touching rt-avg."""
-    register_all()
+    register_all(dm_control=env_id.startswith("dm_control/"))
     if ":" in env_id:
         module, env_id = env_id.split(":", 1)
         try:
@@ -42,9 +47,10 @@ def validate_env_id(env_id: str) -> None:
         except Exception as exc:  # noqa: BLE001 - user code: report whatever it raised
             raise ConfigError(f"env.id: cannot import {module!r} (module.path:EnvId form): "
                               f"{type(exc).__name__}: {exc}") from None
-    known = list(gym.envs.registry)
-    if env_id in known:
+    if env_id in gym.envs.registry:
         return
+    register_all()  # every id, for the message
+    known = list(gym.envs.registry)
     if env_id.startswith("dm_control/") and not any(k.startswith("dm_control/") for k in known):
         raise ConfigError(f"env.id: {env_id!r} needs dm_control; install it with "
                           "pip install 'rt-avg[dmc]'")

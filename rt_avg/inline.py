@@ -7,7 +7,6 @@ the sequential real-time mode must reproduce exactly.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,20 +22,11 @@ from rt_avg.finite import (NonFiniteError, check_env_step, check_metrics, check_
 from rt_avg.metrics import MetricsWindow
 from rt_avg.policy import env_dims
 from rt_avg.progress import Progress
+from rt_avg.result import TrainResult
 from rt_avg.resume import check_resume, commit_resume, resume_checkpoint
 from rt_avg.run_dir import RunDirectory, RunLog
 from rt_avg.shutdown import StopRequest
 from rt_avg.tracking.tracker import make_tracker
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    steps: int
-    episodes: int
-    interrupted: bool
-    wall_s: float
-    reason: str | None = None
 
 
 def make_checkpoint(cfg: Config, learner: Learner, loop: EnvLoop,
