@@ -1,4 +1,4 @@
-"""Protective-stop policy shared by the hardware driver and the twin driver.
+"""Safety modes and the protective-stop policy of the driver (on the arm and on the twin).
 
 On a UR controller a protective stop halts the arm and ends the running program.  The
 dashboard server (port 29999) refuses ``unlock protective stop`` until 5 s after the stop
