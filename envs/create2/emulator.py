@@ -31,7 +31,6 @@ import math
 import os
 import select
 import shutil
-import signal
 import struct
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from typing import Literal
 from rt_avg.envs.create2 import oi
 from rt_avg.envs.create2.oi import Mode, Opcode
 from rt_avg.envs.create2.sim import ArenaConfig, Create2Sim
+from rt_avg.envs.serve import serve_until_stopped
 
 TICK_S = 0.015  # the robot's stream period
 _MAX_CATCH_UP_TICKS = 20  # realtime: beyond this lag, skip ahead instead of bursting
@@ -537,19 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"rt-avg twin create2: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        print(emulator.port, flush=True)
-        print(f"create2 twin on {emulator.port} -> {emulator.pts_path} (115200 8N1); "
-              "Ctrl-C to stop", file=sys.stderr, flush=True)
-        while not stop.wait(0.2):
-            pass
-    finally:
-        emulator.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+    return serve_until_stopped(
+        emulator.port, f"create2 twin on {emulator.port} -> {emulator.pts_path} (115200 8N1); "
+        "Ctrl-C to stop", emulator.close)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import datetime
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -33,6 +32,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
 from rt_avg.envs.ur5.clock import MonotonicClock
+from rt_avg.envs.serve import serve_until_stopped
 from rt_avg.envs.ur5.standin import TwinController
 
 _KINDS = ("control", "receive", "dashboard")
@@ -211,19 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"ur5 twin server: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        print(server.address, flush=True)
-        print(f"ur5 twin at host {args.host} on {server.address}; Ctrl-C to stop",
-              file=sys.stderr, flush=True)
-        while not stop.wait(0.2):
-            pass
-    finally:
-        server.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+    return serve_until_stopped(
+        server.address, f"ur5 twin at host {args.host} on {server.address}; Ctrl-C to stop",
+        server.close)
 
 
 if __name__ == "__main__":
