@@ -96,15 +96,23 @@ class TDErrorScaler:
     recorded, Var[gamma_t] = 0, and sigma^2 = max(Var[r_ent], 1e-4) once the reward
     variance passes 0.01.  ``return_rule="episode_end"`` (a deviation from the published
     code) records and resets G at every episode end, truncations included.
+
+    ``return_discount`` makes G discounted, G <- return_discount * G + r (IAC feeds the raw
+    reward and its gamma here); the default 1 is AVG's undiscounted sum.
     """
 
     MIN_VAR = 1e-4
     WARMUP_VAR = 0.01
 
-    def __init__(self, enabled: bool = True, return_rule: str = "termination") -> None:
+    def __init__(self, enabled: bool = True, return_rule: str = "termination",
+                 return_discount: float = 1.0) -> None:
         if return_rule not in ("termination", "episode_end"):
             raise ValueError(f"return_rule: got {return_rule!r}, allowed: termination, "
                              "episode_end")
+        if not 0.0 <= return_discount <= 1.0:
+            raise ValueError(f"return_discount: got {return_discount!r}, allowed range is "
+                             "[0, 1]")
+        self.return_discount = return_discount
         self.enabled = enabled
         self.at_truncation = return_rule == "episode_end"
         self.rewards = RunningMoments()
@@ -117,7 +125,7 @@ class TDErrorScaler:
         """Add one transition's statistics; returns the new sigma."""
         self.rewards.update(r_ent)
         self.discounts.update(gamma_t)
-        self.episode_return += r_ent
+        self.episode_return = self.return_discount * self.episode_return + r_ent
         if terminated or (truncated and self.at_truncation):
             self.returns_sq.update(self.episode_return ** 2)
             self.episode_return = 0.0
