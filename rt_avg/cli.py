@@ -39,6 +39,8 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
     for name, value in (("steps", args.steps), ("seed", args.seed), ("mode", args.mode)):
         if value is not None:
             sections.setdefault("run", {})[name] = value
+    if args.algo is not None:
+        sections.setdefault("agent", {})["algo"] = args.algo
     if args.wandb:
         sections.setdefault("tracking", {})["wandb"] = True
     if sections:
@@ -87,9 +89,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     with StopRequest() as stop:
         if cfg.run.mode == "inline":
-            from rt_avg.inline import train_inline
-            result = train_inline(cfg, run_path, resume=resume, stop=stop,
-                                  progress=not args.quiet)
+            from rt_avg.baselines import inline_trainer
+            result = inline_trainer(cfg)(cfg, run_path, resume=resume, stop=stop,
+                                         progress=not args.quiet)
         else:
             from rt_avg.actors.driver import train_realtime
             result = train_realtime(cfg, run_path, resume=resume, stop=stop,
@@ -181,6 +183,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                      num_cpus=args.num_cpus)
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from rt_avg.sweeps.study import run_study
+
+    return run_study(args.name, args)
+
+
 def cmd_sweep_summary(args: argparse.Namespace) -> int:
     from rt_avg.analysis.sweep_summary import main_summary
 
@@ -210,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="random seed")
     t.add_argument("--mode", choices=["inline", "async", "sequential"],
                    help="inline: one process; async/sequential: Ray actors")
+    t.add_argument("--algo", help="the learner (agent.algo): avg (default), iac, sac1 "
+                   "(incremental, every mode); sac, td3, ppo (batch, Stable-Baselines3, "
+                   "inline only, settings in the batch section); or module.path:NAME")
     t.add_argument("--run-dir", help="output directory (default runs/<env>-s<seed>-<mode>-<time>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
@@ -255,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "and area under the curve (95%% bootstrap intervals over seeds)")
     add_summary_arguments(sm)
     sm.set_defaults(func=cmd_sweep_summary)
+    from rt_avg.sweeps.study import add_study_arguments
+
+    st = sub.add_parser("study", help="run one of the talk's experiments (buffer-size, "
+                        "incremental, ablation) as a sweep; figures, summary.json, a table")
+    add_study_arguments(st)
+    st.set_defaults(func=cmd_study)
 
     tw = sub.add_parser("twin", help="run a robot twin standalone (prints its port, serves "
                         "until Ctrl-C)")

@@ -4,6 +4,7 @@ A config file has four sections (every key optional, defaults below)::
 
     env:      {id: Hopper-v5, action_mode: clip, kwargs: {}}
     agent:    {actor_lr: ..., critic_lr: ..., beta1: 0, entropy_coef: ..., gamma: ...}
+    batch:    {buffer_size: null, batch_size: null, learning_starts: null}  (sac, td3, ppo)
     sac1:     {alpha_lr: 0.6, init_temperature: 0.1, tau: 0.005}   (agent.algo: sac1 only)
     run:      {steps: ..., seed: 0, mode: inline, checkpoint_every: ...}
     realtime: {dt_s: 0, sync_every: 1, ...}
@@ -103,6 +104,25 @@ class Sac1Config:
 
 
 @dataclass(frozen=True)
+class BatchConfig:
+    """Batch learners (agent.algo: sac, td3, ppo), run through Stable-Baselines3 with the
+    network sizes and gamma of ``agent``.  null: the algorithm's own default."""
+
+    buffer_size: int | None = field(default=None, metadata=_range(1))
+    """Replay capacity (sac, td3; default 1,000,000) or rollout length n_steps (ppo; default
+    2048).  1 runs: every update then learns from the newest transition only."""
+    batch_size: int | None = field(default=None, metadata=_range(1))
+    """Transitions per gradient step (sac, td3: 256; ppo: 64); cut to buffer_size when
+    larger (a larger batch could only repeat transitions)."""
+    learning_starts: int | None = field(default=None, metadata=_range(0))
+    """sac, td3: env steps of uniformly random actions before the first update (default
+    100); ppo has no warm-up."""
+    learning_rate: float = field(default=3e-4, metadata=_range(0.0, 1.0, lo_open=True))
+    n_epochs: int = field(default=10, metadata=_range(1))
+    """ppo: passes over each rollout."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     steps: int = field(default=30_000, metadata=_range(1))
     seed: int = field(default=0, metadata=_range(0, 2**32 - 1))
@@ -162,6 +182,7 @@ class TrackingConfig:
 class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
     sac1: Sac1Config = field(default_factory=Sac1Config)
     run: RunConfig = field(default_factory=RunConfig)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
@@ -324,6 +345,11 @@ def _check_consistency(cfg: Config) -> None:
     from rt_avg.algos import check_algo_name
 
     check_algo_name(a.algo)
+    from rt_avg.algos import is_batch
+
+    if is_batch(a.algo) and cfg.run.mode != "inline":
+        raise ConfigError(f"run.mode: got {cfg.run.mode!r}, but agent.algo {a.algo!r} is a batch "
+                          "learner (Stable-Baselines3), which runs inline only")
 
 
 def build(cls: type[T], data: Any, path: str) -> T:

@@ -1,7 +1,8 @@
 """``rt-avg sweep``: run a sweep file's trials with Ray Tune on whatever cluster Ray is on.
 
-Each trial is one inline-mode training run (``rt_avg.inline.train_inline``) of one
-configuration with one seed, using ``resources.cpu`` CPUs (default 1).  The sweep directory::
+Each trial is one inline-mode training run (``rt_avg.inline.train_inline``, or
+``rt_avg.baselines.sb3.train_sb3`` for the batch learners) of one configuration with one
+seed, using ``resources.cpu`` CPUs (default 1).  The sweep directory::
 
     <sweep_dir>/sweep.json          name, trial list with configs, fingerprint, token
     <sweep_dir>/sweep.yaml          the sweep file as given
@@ -44,7 +45,7 @@ import ray
 from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from rt_avg.actors.driver import init_ray
+from rt_avg.actors.local_ray import init_ray, shutdown_ray
 from rt_avg.analysis.runs import SWEEP_FILE, TRIAL_RECORD, load_run
 from rt_avg.config import ConfigError
 from rt_avg.sweeps import spec as sweep_spec
@@ -160,7 +161,7 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     """Tune function trainable: train one trial (or resume it, or report it if done)."""
     from rt_avg.checkpoint import latest_checkpoint
     from rt_avg.config import from_dict
-    from rt_avg.inline import train_inline
+    from rt_avg.baselines import inline_trainer
 
     trial_id = config["trial_id"]
     info = ctx.trials[trial_id]
@@ -188,7 +189,7 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     _write_record(run_path, record)
 
     cfg = from_dict(info["config"])
-    result = train_inline(cfg, run_path, resume=ckpt is not None, progress=False)
+    result = inline_trainer(cfg)(cfg, run_path, resume=ckpt is not None, progress=False)
     run = load_run(run_path)
     run.complete = True
     record.update(status="done", steps=result.steps, episodes=int(run.returns.size),
@@ -289,7 +290,10 @@ def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
                 param_space={"trial_id": tune.grid_search([t.trial_id for t in trials])},
                 tune_config=tune.TuneConfig(max_concurrent_trials=spec.file.max_concurrent,
                                             trial_name_creator=_trial_name,
-                                            trial_dirname_creator=_trial_name),
+                                            trial_dirname_creator=_trial_name,
+                                            # one worker process runs trial after trial:
+                                            # torch and the simulator load once, not per run
+                                            reuse_actors=True),
                 run_config=tune.RunConfig(
                     name="tune", storage_path=str(root), verbose=1,
                     failure_config=tune.FailureConfig(max_failures=spec.file.max_failures)))
@@ -297,7 +301,7 @@ def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
         errors = list(grid.errors)
     finally:
         if started:
-            ray.shutdown()
+            shutdown_ray()
 
     records = _records(root, trials)
     done = [tid for tid, r in records.items() if r and r.get("status") == "done"]
