@@ -74,6 +74,7 @@ def test_sigint_checkpoints_and_leaves_no_segments(tmp_path):
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "--resume" in err
+    assert "memory MB (PSS)" in err  # the timing summary's footprint line
     ckpts = list_checkpoints(run / "checkpoints")
     assert ckpts
     final = int(ckpts[-1].stem.split("_")[1])
@@ -96,3 +97,48 @@ def test_env_killed_mid_run_checkpoints_learner(tmp_path):
     newest = list_checkpoints(run / "checkpoints")[-1]
     assert newest.stat().st_mtime > killed_at, "the learner's final state is checkpointed"
     assert read_episodes(run)
+
+
+def _start_time(pid):
+    """The process's start time (clock ticks), or None when it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == b"Z" else int(fields[19])
+
+
+def test_sigkilled_driver_leaves_nothing_behind_and_resume_continues(tmp_path):
+    from helpers import run_cli
+    from rt_avg.footprint import process_tree
+
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_episodes(run, 5, proc)
+    _wait_for_checkpoint(run)
+    actors = json.loads((run / "actors.json").read_text())
+    # The processes that neither learn nor act do without torch.
+    for pid in (proc.pid, actors["logger"]["pid"]):
+        with open(f"/proc/{pid}/maps") as f:
+            assert "libtorch" not in f.read(), pid
+    started = {p: _start_time(p) for p in process_tree(proc.pid)}
+    assert len(started) >= 7  # driver, reaper, GCS, raylet, its agents, the three actors
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    # Within 10 s: no process of the run (its Ray session included), none of its segments.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = [p for p, t in started.items() if t is not None and _start_time(p) == t]
+        segments = _our_segments([actors["env"]["pid"], actors["learner"]["pid"]])
+        if not alive and not segments:
+            break
+        time.sleep(0.1)
+    assert not alive and not segments, (alive, segments)
+    # The periodic checkpoint is where --resume continues.
+    ckpt = int(list_checkpoints(run / "checkpoints")[-1].stem.split("_")[1])
+    res = run_cli("train", "--resume", str(run), "--steps", str(ckpt + 500), "--quiet")
+    assert res.returncode == 0, res.stderr
+    steps = [e["step"] for e in read_episodes(run)]
+    assert steps == sorted(steps) and steps[-1] > ckpt
+    assert int(list_checkpoints(run / "checkpoints")[-1].stem.split("_")[1]) == ckpt + 500

@@ -42,6 +42,12 @@ def test_mode_writes_full_run_directory(tmp_path, mode):
     for key in ("action_latency_us", "cycle_ms", "update_us", "staleness_steps"):
         assert {"p50", "p95", "p99", "max"} <= set(timing[key]), key
     assert timing["placement"]["transport"] == "shm"
+    # Memory: PSS of every process the run started, by role, adding up to the total.
+    fp = timing["footprint"]
+    assert set(fp["roles_mb"]) == {"env", "learner", "logger", "driver", "ray"}
+    assert all(mb > 0 for mb in fp["roles_mb"].values()), fp
+    assert fp["total_mb"] == pytest.approx(sum(fp["roles_mb"].values()), abs=0.05)
+    assert fp["roles_mb"]["learner"] > fp["roles_mb"]["logger"]  # torch vs no torch
     arrays = np.load(run / "timing_steps.npz")
     assert arrays["action_latency_us"].shape == (800,)
     assert arrays["update_us"].shape[0] == timing["updates"]
