@@ -12,9 +12,6 @@ from typing import Callable, Sequence
 from rt_avg.config import Config, ConfigError
 from rt_avg.realtime import RealtimeFault
 
-DEFAULT_BENCH_ENV = "Hopper-v5"
-
-
 def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]:
     from rt_avg import config as C
     from rt_avg.environments import validate_env_config
@@ -124,50 +121,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rt_avg import config as C
-    from rt_avg.environments import validate_env_id
+    from rt_avg.bench.command import run_bench
 
-    if args.what == "update":
-        from rt_avg.bench.update import bench_update
-
-        validate_env_id(args.env)
-        cfg = C.load(args.config) if args.config else C.ready_config_for_env(args.env)
-        cfg = cfg.replace(env={"id": args.env})
-        out = bench_update(cfg, iterations=args.iterations)
-        lines = [f"{k:>16s}: p50 {out[f'{k}_us_p50']:8.1f} us   p99 {out[f'{k}_us_p99']:8.1f} us"
-                 for k in ("act", "update", "act_plus_update")]
-    elif args.what == "channel":
-        from rt_avg.bench.ray_call import bench_ray_call
-        from rt_avg.bench.channel import bench_channel
-
-        out = bench_channel(n=args.iterations)
-        out.update(bench_ray_call(n=min(args.iterations, 2000)))
-        out["transition_speedup_vs_ray_call"] = out["ray_call_us_p50"] / out["transition_us_p50"]
-        lines = [f"{k:>16s}: p50 {out[f'{k}_us_p50']:8.1f} us   p99 {out[f'{k}_us_p99']:8.1f} us"
-                 for k in ("transition", "weights", "ray_call")]
-    else:
-        from rt_avg.bench.modes import bench_modes
-
-        validate_env_id(args.env)
-        cfg = C.load(args.config) if args.config else C.ready_config_for_env(args.env)
-        out = bench_modes(cfg.replace(env={"id": args.env}), dt_s=args.dt_ms / 1e3,
-                          learner_delay_ms=args.learner_delay_ms, steps=args.steps)
-        lines = []
-        for mode in ("async", "sequential"):
-            m = out[mode]
-            lines.append(f"{mode:>10s}: latency p50 {m['action_latency_us_p50']:.0f} us "
-                         f"p99 {m['action_latency_us_p99']:.0f} us | cycle p50 "
-                         f"{m['cycle_ms_p50']:.2f} ms p99 {m['cycle_ms_p99']:.2f} ms | "
-                         f"overruns {m['overruns']}/{m['steps']}")
-        o = out["overhead"]
-        lines.append(f"  dt=0 async {o['async_dt0_env_steps_per_s']:.0f} steps/s vs inline "
-                     f"acting-only {o['inline_acting_only_steps_per_s']:.0f} steps/s "
-                     f"(ratio {o['ratio']:.2f})")
-    if not args.json:
-        print("\n".join(lines))
-    else:
-        print(json.dumps(out))
-    return 0
+    return run_bench(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -237,18 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 
-    b = sub.add_parser("bench", help="micro-benchmarks (print medians and p99)")
-    b.add_argument("what", choices=["update", "channel", "modes"],
-                   help="update: act/update latency; channel: shared-memory channel vs a Ray "
-                   "call; modes: async vs sequential with a slow learner")
-    b.add_argument("--env", default=DEFAULT_BENCH_ENV)
-    b.add_argument("--config", help="config whose agent settings to use")
-    b.add_argument("--iterations", type=int, default=20000, help="update/channel: samples")
-    b.add_argument("--dt-ms", type=float, default=40.0, help="modes: control period")
-    b.add_argument("--learner-delay-ms", type=float, default=60.0,
-                   help="modes: extra time per update, making the learner slower than dt")
-    b.add_argument("--steps", type=int, default=150, help="modes: env steps per mode")
-    b.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    from rt_avg.bench.command import add_bench_arguments
+
+    b = sub.add_parser("bench", help="benchmarks and a robot computer's check (medians and p99)")
+    add_bench_arguments(b)
     b.set_defaults(func=cmd_bench)
     r = sub.add_parser("report", help="learning curves, timing histograms and a summary table")
     r.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",

@@ -59,6 +59,7 @@ def bench_update(cfg: Config, iterations: int = 5000, warmup: int = 500) -> dict
     act_ns, upd_ns = timed(act, iterations), timed(upd, iterations)
     both_ns = timed(lambda i: (act(i), upd(i)), iterations // 2)
     out = {"env": cfg.env.id, "obs_dim": obs_dim, "act_dim": act_dim,
+           "policy_params": int(learner.policy_params().numel()),
            "hidden_sizes": list(cfg.agent.hidden_sizes), "iterations": iterations,
            "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
     out.update(percentiles_us(act_ns, "act"))

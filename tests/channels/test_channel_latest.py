@@ -236,6 +236,7 @@ def test_bench_channel_smoke() -> None:
     from rt_avg.bench.channel import bench_channel
 
     result = bench_channel(n=300)
-    for key in ("transition_us_p50", "transition_us_p99", "weights_us_p50", "weights_us_p99"):
-        assert 0 < result[key] < 1e6, result
+    for name in ("transition", "weights", "weights_write", "weights_read", "copy", "copy_hot"):
+        assert 0 < result[f"{name}_us_p50"] <= result[f"{name}_us_p99"] < 1e6, result
     assert result["transition_received"] > 0 and result["weights_received"] > 0
+    assert result["weights_over_copy_p50"] == result["weights_us_p50"] / result["copy_us_p50"]
