@@ -133,7 +133,8 @@ class RunConfig:
     keep_checkpoints: int = field(default=3, metadata=_range(1))
     metrics_every: int = field(default=1_000, metadata=_range(1))
     """Write one metrics.jsonl row per this many updates (means over the window)."""
-    torch_threads: int = field(default=1, metadata=_range(1))
+    torch_threads: int = field(default=1, metadata=_range(1, 1024))
+    """Learner threads (1: an update is too small to split; more than cores only waits)."""
     learning_starts: int = field(default=0, metadata=_range(0))
     """Act without updating for this many steps (0 = learn from the first transition)."""
 

@@ -53,6 +53,8 @@ CASES = {
                           ["agent.hidden_sizes", "[1000000, 1000000]", "4096", "16,777,216"]),
     "too many weights": (["train", "--set", "agent.hidden_sizes=[4096, 4096, 4096]",
                           "--run-dir", "{new}"], 2, ["agent.hidden_sizes", "16,777,216"]),
+    "torch threads too large": (["train", "--set", "run.torch_threads=99999999999999999999",
+                                 "--run-dir", "{new}"], 2, ["run.torch_threads", "[1, 1024]"]),
     "--env empty": (["train", "--env", "", "--run-dir", "{new}"], 2, ["--env", "''", "Hopper"]),
     "--config empty": (["train", "--config", "", "--run-dir", "{new}"], 2, ["--config", "''"]),
     "--resume empty": (["train", "--resume", ""], 2, ["--resume", "''"]),
