@@ -4,6 +4,7 @@ A config file has four sections (every key optional, defaults below)::
 
     env:      {id: Hopper-v5, action_mode: clip, kwargs: {}}
     agent:    {actor_lr: ..., critic_lr: ..., beta1: 0, entropy_coef: ..., gamma: ...}
+    sac1:     {alpha_lr: 0.6, init_temperature: 0.1, tau: 0.005}   (agent.algo: sac1 only)
     batch:    {buffer_size: null, batch_size: null, learning_starts: null}  (sac, td3, ppo)
     sac1:     {alpha_lr: 0.6, init_temperature: 0.1, tau: 0.005}   (agent.algo: sac1 only)
     run:      {steps: ..., seed: 0, mode: inline, checkpoint_every: ...}
@@ -123,6 +124,18 @@ class BatchConfig:
 
 
 @dataclass(frozen=True)
+class Sac1Config:
+    """SAC-1 (agent.algo: sac1), the settings agent does not hold; published defaults."""
+
+    alpha_lr: float = field(default=0.6, metadata=_range(0.0, 10.0, lo_open=True))
+    """Adam step size of log alpha (the temperature); its betas are (0.5, 0.999)."""
+    init_temperature: float = field(default=0.1, metadata=_range(0.0, 100.0, lo_open=True))
+    """alpha at the start: log alpha starts at log init_temperature."""
+    tau: float = field(default=0.005, metadata=_range(0.0, 1.0, lo_open=True))
+    """Polyak step of the target critics: target <- tau * critic + (1 - tau) * target."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     steps: int = field(default=30_000, metadata=_range(1))
     seed: int = field(default=0, metadata=_range(0, 2**32 - 1))
@@ -183,6 +196,7 @@ class TrackingConfig:
 class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    sac1: Sac1Config = field(default_factory=Sac1Config)
     batch: BatchConfig = field(default_factory=BatchConfig)
     sac1: Sac1Config = field(default_factory=Sac1Config)
     run: RunConfig = field(default_factory=RunConfig)
@@ -424,14 +438,15 @@ def save(cfg: Config, path: Path) -> None:
     path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
-def ready_config_for_env(env_id: str) -> Config:
-    """The ready config file whose ``env.id`` is ``env_id`` (published settings for that
-    task), or the defaults with that env id."""
+def ready_config_for_env(env_id: str, algo: str = "avg") -> Config:
+    """The ready config file for ``algo`` whose ``env.id`` is ``env_id`` (published settings
+    for that task), or the defaults with that env id."""
     for path in sorted(config_dir().glob("*.yaml")):
         data = yaml.safe_load(path.read_text()) or {}
-        if (data.get("env") or {}).get("id") == env_id:
+        if ((data.get("env") or {}).get("id") == env_id
+                and (data.get("agent") or {}).get("algo", "avg") == algo):
             return from_dict(data)
-    return from_dict({"env": {"id": env_id}})
+    return from_dict({"env": {"id": env_id}, "agent": {"algo": algo}})
 
 
 def apply_override(cfg: Config, text: str) -> Config:

@@ -2,11 +2,13 @@
 replays the straight run exactly; sequential mode reproduces inline to the bit; async runs
 and resumes."""
 
+import numpy as np
 import pytest
 import ray
 import torch
 
 from helpers import quick_config
+from rt_avg import config as C
 from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
 from rt_avg.evaluate import evaluate
 from rt_avg.inline import train_inline
@@ -51,6 +53,35 @@ def test_inline_resume_replays_the_straight_run(tmp_path, algo):
     assert {"losses/critic", "losses/actor", "losses/td_sigma"} <= set(
         read_metrics(straight.run_dir)[0])
     assert len(evaluate(straight.run_dir, episodes=2).returns) == 2
+
+
+def test_ready_configs_hold_the_published_defaults_and_run(tmp_path):
+    iac, sac1 = C.load("iac"), C.load("sac1")
+    assert (iac.agent.algo, iac.env.id) == ("iac", "Hopper-v5")
+    assert (iac.agent.actor_lr, iac.agent.critic_lr, iac.agent.beta1, iac.agent.gamma,
+            iac.agent.entropy_coef) == (6e-5, 8.7e-4, 0.9, 0.99, 0.6)
+    assert (sac1.agent.algo, sac1.agent.actor_lr, sac1.agent.critic_lr, sac1.agent.beta1,
+            sac1.agent.gamma) == ("sac1", 6e-5, 8.7e-4, 0.9, 0.99)
+    assert (sac1.sac1.alpha_lr, sac1.sac1.init_temperature, sac1.sac1.tau) == (0.6, 0.1, 0.005)
+    # Looking a task up by env id finds AVG's file unless another algorithm is asked for.
+    assert C.ready_config_for_env("Hopper-v5").agent.algo == "avg"
+    assert C.ready_config_for_env("Hopper-v5", "sac1") == sac1
+    assert C.ready_config_for_env("Swimmer-v5", "iac").agent.algo == "iac"
+    for name, cfg in (("iac", iac), ("sac1", sac1)):
+        cfg = cfg.replace(run={"steps": 200, "checkpoint_every": 10**9, "metrics_every": 100})
+        train_inline(cfg, tmp_path / name, progress=False)
+        rows = read_metrics(tmp_path / name)
+        assert len(rows) == 2 and all(np.isfinite(r["losses/critic"]) for r in rows)
+
+
+def test_sac1_settings_are_validated():
+    with pytest.raises(C.ConfigError, match=r"sac1.tau: got 0.0, allowed range is \(0, 1\]"):
+        quick_config(10, sac1={"tau": 0.0})
+    with pytest.raises(C.ConfigError, match=r"sac1.alpha_lr: got -1.0"):
+        quick_config(10, sac1={"alpha_lr": -1.0})
+    with pytest.raises(C.ConfigError, match=r"sac1.temperature: unknown field; allowed: "
+                                            r"alpha_lr, init_temperature, tau"):
+        quick_config(10, sac1={"temperature": 0.2})
 
 
 @pytest.fixture(scope="module")
