@@ -4,7 +4,6 @@ A config file has four sections (every key optional, defaults below)::
 
     env:      {id: Hopper-v5, action_mode: clip, kwargs: {}}
     agent:    {actor_lr: ..., critic_lr: ..., beta1: 0, entropy_coef: ..., gamma: ...}
-    sac1:     {alpha_lr: 0.6, init_temperature: 0.1, tau: 0.005}   (agent.algo: sac1 only)
     batch:    {buffer_size: null, batch_size: null, learning_starts: null}  (sac, td3, ppo)
     sac1:     {alpha_lr: 0.6, init_temperature: 0.1, tau: 0.005}   (agent.algo: sac1 only)
     run:      {steps: ..., seed: 0, mode: inline, checkpoint_every: ...}
@@ -124,18 +123,6 @@ class BatchConfig:
 
 
 @dataclass(frozen=True)
-class Sac1Config:
-    """SAC-1 (agent.algo: sac1), the settings agent does not hold; published defaults."""
-
-    alpha_lr: float = field(default=0.6, metadata=_range(0.0, 10.0, lo_open=True))
-    """Adam step size of log alpha (the temperature); its betas are (0.5, 0.999)."""
-    init_temperature: float = field(default=0.1, metadata=_range(0.0, 100.0, lo_open=True))
-    """alpha at the start: log alpha starts at log init_temperature."""
-    tau: float = field(default=0.005, metadata=_range(0.0, 1.0, lo_open=True))
-    """Polyak step of the target critics: target <- tau * critic + (1 - tau) * target."""
-
-
-@dataclass(frozen=True)
 class RunConfig:
     steps: int = field(default=30_000, metadata=_range(1))
     seed: int = field(default=0, metadata=_range(0, 2**32 - 1))
@@ -196,7 +183,6 @@ class TrackingConfig:
 class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
-    sac1: Sac1Config = field(default_factory=Sac1Config)
     batch: BatchConfig = field(default_factory=BatchConfig)
     sac1: Sac1Config = field(default_factory=Sac1Config)
     run: RunConfig = field(default_factory=RunConfig)
