@@ -121,12 +121,14 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
                    print_summary: bool = True) -> TrainResult:
     """Run ``cfg`` in async or sequential mode with Ray actors; see docs/realtime.md."""
     stop = stop if stop is not None else StopRequest()
-    # Before anything starts: no usable checkpoint means nothing to resume.
+    # Before anything starts: no usable checkpoint, or a config that does not fit it,
+    # means nothing to resume.
     ckpt = None
     if resume:
-        from rt_avg.resume import resume_checkpoint
+        from rt_avg.resume import check_resume_early, resume_checkpoint
 
         ckpt = resume_checkpoint(RunDirectory(Path(run_path)))
+        check_resume_early(RunDirectory(Path(run_path)), cfg, ckpt)
     started = init_ray(address)
     stop.install()  # after ray.init, which installs handlers of its own
     t_start = time.monotonic()

@@ -30,6 +30,9 @@ from rt_avg.core import Learner
 from rt_avg.run_dir import RunDirectory
 
 
+MAX_ACTION_SEARCH = 32  # action sizes tried for a checkpoint taken at an episode's start
+
+
 class ResumeError(ConfigError):
     """The run cannot be continued as asked; nothing was changed."""
 
@@ -76,11 +79,8 @@ def _shape_mismatch(expected: Any, saved: Any, path: str) -> str | None:
     return None
 
 
-def check_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint,
-                 learner: Learner) -> None:
-    """Raise ResumeError unless ``cfg`` can continue from ``ckpt``; on success the
-    checkpoint's learner state is loaded into ``learner`` (built from ``cfg``)."""
-    old = run_dir.load_config()
+def _check_task(old: Config, cfg: Config, ckpt: Checkpoint) -> None:
+    """The same algorithm on the same task, or ResumeError."""
     if ckpt.algo != cfg.agent.algo:
         raise ResumeError(f"agent.algo: the checkpoint at step {ckpt.step} was written by "
                           f"{ckpt.algo!r}; it cannot continue as {cfg.agent.algo!r}. Nothing "
@@ -88,6 +88,14 @@ def check_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint,
     if old.env.id != cfg.env.id:
         raise ResumeError(f"env.id: the run trained on {old.env.id!r}; it cannot continue on "
                           f"{cfg.env.id!r}. Nothing was changed")
+
+
+def check_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint,
+                 learner: Learner) -> None:
+    """Raise ResumeError unless ``cfg`` can continue from ``ckpt``; on success the
+    checkpoint's learner state is loaded into ``learner`` (built from ``cfg``)."""
+    old = run_dir.load_config()
+    _check_task(old, cfg, ckpt)
     changes = "; ".join(_changed(old.agent, cfg.agent, "agent")) or "no agent setting changed"
     mismatch = _shape_mismatch(learner.state_dict(), ckpt.learner, "learner")
     if mismatch is None:
@@ -101,6 +109,30 @@ def check_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint,
                           "checkpoint: drop the --set that changes it (or restore "
                           "config.yaml), or start a new run with --run-dir. Nothing was "
                           "changed")
+
+
+def check_resume_early(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> None:
+    """:func:`check_resume` before the env exists (the real-time modes make it in its own
+    process, after the run directory is opened): the learner is built for the sizes the
+    checkpoint shows (its observation; its episode's actions, or else the action size at
+    which the run's own config fits it).  Without such sizes only the real check remains."""
+    from rt_avg import algos
+
+    old = run_dir.load_config()
+    _check_task(old, cfg, ckpt)
+    obs = ckpt.env_loop.get("obs")
+    if obs is None:
+        return
+    obs_dim = int(np.asarray(obs).shape[-1])
+    actions = np.asarray(ckpt.env_loop.get("episode_actions", ()))
+    sizes = [actions.shape[1]] if actions.ndim == 2 else range(1, MAX_ACTION_SEARCH + 1)
+    make = algos.get(old.agent.algo).make_learner
+    for act_dim in sizes:
+        if _shape_mismatch(make(old, obs_dim, act_dim).state_dict(), ckpt.learner,
+                           "learner") is None:
+            learner = algos.get(cfg.agent.algo).make_learner(cfg, obs_dim, act_dim)
+            check_resume(run_dir, cfg, ckpt, learner)
+            return
 
 
 def commit_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> None:

@@ -1,13 +1,15 @@
 """--resume checks before it writes: no checkpoint, or a config that does not fit it, is
 refused with the run directory left byte-identical."""
 
+import numpy as np
 import pytest
 
 from helpers import quick_config, run_cli
-from rt_avg.checkpoint import list_checkpoints
+from rt_avg.checkpoint import list_checkpoints, load_newest
 from rt_avg.config import load
 from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes
+from rt_avg.resume import ResumeError, check_resume_early
+from rt_avg.run_dir import RunDirectory, read_episodes
 from test_checkpoint import snapshot
 
 
@@ -44,6 +46,8 @@ def test_resume_with_only_damaged_checkpoints_is_refused(run):
     (["--set", "agent.hidden_sizes=[64,64]"], "agent.hidden_sizes (256, 256) -> (64, 64)"),
     (["--set", "agent.algo=tests.algos.fake_algo:ALGORITHM"], "written by 'avg'"),
     (["--set", "env.id=Hopper-v5"], "env.id: the run trained on 'InvertedPendulum-v5'"),
+    # Real-time modes: refused before Ray, the actors or the run directory's logger start.
+    (["--mode", "async", "--set", "agent.hidden_sizes=[64,64]"], "(256, 256) -> (64, 64)"),
 ])
 def test_resume_with_a_config_that_does_not_fit_changes_nothing(run, change, message):
     before = snapshot(run)
@@ -62,3 +66,15 @@ def test_resume_records_a_fitting_change_and_continues(run):
     assert cfg.agent.actor_lr == 0.0005 and cfg.run.steps == 500
     steps = [e["step"] for e in read_episodes(run)]
     assert steps == sorted(set(steps)) and steps[-1] <= 500  # no duplicate rows
+
+
+@pytest.mark.parametrize("actions", [np.zeros((3, 1)), np.array([])],
+                         ids=["mid-episode", "at an episode's start"])
+def test_early_check_needs_no_env(run, actions):
+    ckpt = load_newest(run / "checkpoints")
+    ckpt.env_loop["episode_actions"] = actions  # the action size shows, or must be found
+    run_dir = RunDirectory(run)
+    cfg = run_dir.load_config()
+    check_resume_early(run_dir, cfg.replace(agent={"actor_lr": 5e-4}), ckpt)  # fits
+    with pytest.raises(ResumeError, match=r"learner\.actor has shape \[\d+\] in the checkpoint"):
+        check_resume_early(run_dir, cfg.replace(agent={"hidden_sizes": [64, 64]}), ckpt)
