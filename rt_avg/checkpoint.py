@@ -171,8 +171,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise UnsafeCheckpointError(
             f"checkpoint {path}: refused to load it: it holds Python objects other than "
             f"tensors and plain data ({found.strip()}), which loading would have to "
-            "execute. rt-avg never writes such files; delete it unless you know where it "
-            "came from") from None
+            "execute. rt-avg writes tensors and plain data only (its earlier checkpoints "
+            "held NumPy objects: start a new run); delete the file unless you know where "
+            "it came from") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
         detail = str(exc).split(". ")[0][:120] or "empty"
         raise CheckpointError(f"checkpoint {path}: truncated or damaged, cannot be read "
