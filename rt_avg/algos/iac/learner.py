@@ -40,6 +40,10 @@ from rt_avg.policy import build_actor
 from rt_avg.squashed_gaussian import HeadSample, SquashedGaussianHead
 
 
+GAUSS_ENTROPY = 0.5 * (1.0 + math.log(2.0 * math.pi))
+"""Entropy of N(0, 1); a Gaussian's is this plus log std per dimension."""
+
+
 def parts_state(parts: dict[str, Any]) -> dict[str, Any]:
     """Checkpoint form of a learner's parts: a network as a copy of its flat parameters, a
     tensor as a copy, anything else (optimisers, scalers, noise) by its ``state_dict``."""
@@ -138,8 +142,9 @@ class IACLearner:
         self.critic_opt.step()
         self.actor_opt.step()
         self.updates += 1
-        entropy = sum(math.log(sd) for sd in s.std) + len(s.std) * 0.5 * (1 + math.log(2 * math.pi))
-        return {"losses/critic": d * d, "losses/actor": -(s.log_prob * d + cfg.entropy_coef * entropy),
+        entropy = sum(math.log(sd) + GAUSS_ENTROPY for sd in s.std)  # before tanh
+        return {"losses/critic": d * d,
+                "losses/actor": -(s.log_prob * d + cfg.entropy_coef * entropy),
                 "losses/td_error": delta, "losses/td_sigma": sigma, "losses/v": v0,
                 "losses/entropy": -s.log_prob}
 
