@@ -69,7 +69,7 @@ def make_driver(twin: Emulator, **overrides: object) -> Create2Driver:
 @pytest.mark.parametrize("silence", ["stream paused", "switched off"])
 def test_a_silent_robot_stops_the_wheels_and_the_step(silence: str) -> None:
     with Emulator(TwinConfig(arena=OPEN_ARENA)) as twin:
-        env = CreateMoverEnv(backend="hardware", port=twin.port, dt_s=0.05, guard=False,
+        env = CreateMoverEnv(backend="hardware", port=twin.port, dt_s=0.05,
                              reset_config={"reverse_s": 0.15})
         try:
             env.reset()
@@ -111,7 +111,7 @@ def test_a_silent_lockstep_twin_is_noticed() -> None:
 def test_distance_and_angle_come_from_the_encoders() -> None:
     """On firmware whose packets 19 and 20 are wrong, reward and rotation stay right."""
     with Emulator(TwinConfig(arena=OPEN_ARENA, legacy_odometry=True)) as twin:
-        env = CreateMoverEnv(backend="hardware", port=twin.port, dt_s=0.15, guard=False,
+        env = CreateMoverEnv(backend="hardware", port=twin.port, dt_s=0.15,
                              reset_config={"reverse_s": 0.15, "unwind_deg": None})
         try:
             env.reset()

@@ -44,7 +44,7 @@ def make(controller: TwinController, **kwargs) -> RTDEDriver:
 
 def run(driver: RTDEDriver, clock: SimClock, seconds: float) -> None:
     for _ in range(int(round(seconds / PERIOD))):
-        driver.period()
+        driver.tick()
         clock.advance(PERIOD)
 
 
