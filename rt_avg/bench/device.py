@@ -7,9 +7,11 @@ given job (default: the embedded default job):
    thread (``bench.update``);
 2. ``transition`` and ``weights``: write-to-read latency of the job's own records through a
    shared-memory channel between two processes (``bench.channel``);
-3. ``async``: a short async run of the job at its ``realtime.dt_s`` (Ray actors, as
-   ``rt-avg train --mode async`` runs it): action latency, cycle time, overruns;
-4. ``footprint``: the memory that run held (sum of PSS of every process it started).
+3. ``async``: a short async run of the job at its ``realtime.dt_s``: ``rt-avg train
+   --mode async`` in a child process, exactly as a user starts it; action latency, cycle
+   time, overruns, from its timing.json;
+4. ``footprint``: the memory that run held (sum of PSS of every process it started, from
+   the same timing.json), not counting this benchmark's own process.
 
 Every measurement gets a verdict against the job's ``dt_s`` (or the memory budget):
 ``ok``, ``warn`` (works, with a cost the message names) or ``fail``; ``skip`` where dt_s is
@@ -21,6 +23,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +35,7 @@ import numpy as np
 from rt_avg.bench.channel import cpus, measure_latency_us
 from rt_avg.bench.update import bench_update
 from rt_avg.channels import transition_dtype, weights_dtype
-from rt_avg.config import Config
+from rt_avg.config import Config, save
 
 #: fraction of the cycle an action may take (p99): the rest belongs to the robot's I/O
 ACT_SHARE = 0.25
@@ -100,15 +104,21 @@ def measure_channels(obs_dim: int, act_dim: int, n_params: int, records: int) ->
             "weights_read_us": _pct(w.read)}
 
 
-def async_run(cfg: Config, steps: int) -> dict[str, Any]:
-    """A short async run of ``cfg`` at its dt_s; its timing.json summary."""
-    from rt_avg.actors.driver import train_realtime
-
+def async_run(cfg: Config, steps: int, timeout_s: float = 600) -> dict[str, Any]:
+    """A short async run of ``cfg`` at its dt_s (``rt-avg train`` in a child process, so
+    the footprint is that of a real run); its timing.json summary."""
     run_cfg = cfg.replace(run={"mode": "async", "steps": steps, "checkpoint_every": 10**9},
                           tracking={"wandb": False})
     with tempfile.TemporaryDirectory(prefix="rt-avg-device-") as tmp:
-        train_realtime(run_cfg, Path(tmp) / "run", progress=False, print_summary=False)
-        return json.loads((Path(tmp) / "run" / "timing.json").read_text())
+        config, run = Path(tmp) / "config.yaml", Path(tmp) / "run"
+        save(run_cfg, config)
+        done = subprocess.run([sys.executable, "-m", "rt_avg.cli", "train", "--config",
+                               str(config), "--run-dir", str(run), "--quiet"],
+                              capture_output=True, text=True, timeout=timeout_s)
+        if done.returncode != 0:
+            raise RuntimeError(f"the async run failed (exit {done.returncode}): "
+                               f"{done.stderr.strip()[-2000:]}")
+        return json.loads((run / "timing.json").read_text())
 
 
 def _share(check: str, pct: dict[str, float], dt_us: float, share: float, what: str,
