@@ -26,8 +26,8 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
         cfg = RunDirectory(run_path).load_config()
     elif args.config is not None:
         cfg = C.load(args.config)
-    elif args.env is not None:
-        cfg = C.ready_config_for_env(args.env)
+    elif args.env is not None or args.algo is not None:
+        cfg = C.ready_config_for_env(args.env or Config().env.id, args.algo or "avg")
     else:
         cfg = Config()
     sections: dict[str, dict] = {}

@@ -426,12 +426,17 @@ def save(cfg: Config, path: Path) -> None:
 
 def ready_config_for_env(env_id: str, algo: str = "avg") -> Config:
     """The ready config file for ``algo`` whose ``env.id`` is ``env_id`` (published settings
-    for that task), or the defaults with that env id."""
-    for path in sorted(config_dir().glob("*.yaml")):
-        data = yaml.safe_load(path.read_text()) or {}
-        if ((data.get("env") or {}).get("id") == env_id
-                and (data.get("agent") or {}).get("algo", "avg") == algo):
+    for that task).  Without one, a learner other than AVG takes its published settings
+    (every section but ``env`` and ``run``) from its own ready file, on ``env_id``; AVG
+    takes the defaults (tuned for the embedded task) with that env id."""
+    ready = [yaml.safe_load(p.read_text()) or {} for p in sorted(config_dir().glob("*.yaml"))]
+    mine = [d for d in ready if (d.get("agent") or {}).get("algo", "avg") == algo]
+    for data in mine:
+        if (data.get("env") or {}).get("id") == env_id:
             return from_dict(data)
+    if algo != "avg" and mine:
+        learner = {k: v for k, v in mine[0].items() if k not in ("env", "run")}
+        return from_dict({**learner, "env": {"id": env_id}})
     return from_dict({"env": {"id": env_id}, "agent": {"algo": algo}})
 
 

@@ -115,3 +115,10 @@ def test_nested_override_and_unknown_env_kwargs():
     bad = C.apply_override(cfg, "env.kwargs.hots=1")
     with pytest.raises(C.ConfigError, match=r"env.kwargs.hots: .* no such parameter"):
         validate_env_config(bad.env)
+
+
+def test_a_learner_without_a_file_for_the_task_takes_its_published_settings():
+    sac1 = C.ready_config_for_env("InvertedPendulum-v5", "sac1")
+    assert sac1.env.id == "InvertedPendulum-v5" and sac1.agent.algo == "sac1"
+    assert (sac1.agent.actor_lr, sac1.agent.beta1, sac1.sac1.alpha_lr) == (6e-5, 0.9, 0.6)
+    assert sac1.run == C.Config().run  # the task's run settings, not Hopper's 1M steps
