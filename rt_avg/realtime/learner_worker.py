@@ -2,11 +2,15 @@
 the policy's parameters every ``sync_every`` updates (after every update in sequential mode).
 
 When the learner is slower than the env it skips transitions (counted), it never queues
-them: incremental learners learn from the newest sample only.
+them: incremental learners learn from the newest sample only.  In async mode it waits for a
+transition without spinning (it sleeps between polls of the channel): on a small computer
+the core it would burn is the env's or Ray's, and nobody waits for the learner.  In
+sequential mode the env waits for each update, so the learner spins briefly first.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any
@@ -15,7 +19,7 @@ import numpy as np
 import torch
 
 from rt_avg import algos
-from rt_avg.channels import LatestReader, LatestWriter
+from rt_avg.channels import LatestChannel, LatestReader, LatestWriter
 from rt_avg.config import Config
 from rt_avg.core import Transition
 from rt_avg.finite import NonFiniteError, check_metrics, check_weights
@@ -45,6 +49,9 @@ class LearnerWorker:
 
     def connect(self, transitions: LatestReader, weights: LatestWriter) -> None:
         self.transitions, self.weights = transitions, weights
+        self._wait_newer = transitions.wait_newer
+        if self.cfg.run.mode != "sequential" and isinstance(transitions, LatestChannel):
+            self._wait_newer = functools.partial(transitions.wait_newer, spin_s=0.0)
 
     def restore(self, learner_state: dict[str, Any], env_step: int) -> None:
         self.learner.load_state_dict(learner_state)
@@ -68,7 +75,7 @@ class LearnerWorker:
         t_start = time.monotonic()
         try:
             while not self._stop.is_set():
-                rec = self.transitions.wait_newer(last_seq, timeout_s=0.05)
+                rec = self._wait_newer(last_seq, timeout_s=0.05)
                 if rec is None:
                     if time.monotonic() - last_arrival > cfg.realtime.watchdog_s:
                         self.stalls += 1
