@@ -6,6 +6,7 @@ and the arm with it).
 """
 
 import _thread
+import signal
 import threading
 import time
 
@@ -298,7 +299,16 @@ def test_stop_interrupts_a_move_home():
         env.close()
 
 
-def test_ctrl_c_interrupts_a_move_home():
+@pytest.fixture
+def python_sigint():
+    """Ctrl-C raises KeyboardInterrupt, whatever handler an earlier test (Ray, a runner's
+    stop request) left installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_interrupts_a_move_home(python_sigint):
     controller = TwinController(host=HOST, clock=MonotonicClock())
     env = far_from_home_env(controller)
     try:
