@@ -8,6 +8,7 @@ import importlib
 import inspect
 import os
 import warnings
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -61,6 +62,16 @@ def validate_env_id(env_id: str) -> None:
                       "rt_avg/Create2-Mover-v0, or module.path:EnvId-v0 for a task of your own)")
 
 
+@runtime_checkable
+class ChecksKwargs(Protocol):
+    """A task class that can check its keyword arguments without being built (a robot task:
+    building it would connect to the robot)."""
+
+    @staticmethod
+    def check_kwargs(kwargs: dict[str, Any]) -> None:
+        """Raise ValueError naming the argument and what is allowed."""
+
+
 def validate_env_config(cfg: EnvConfig) -> None:
     """Check the env id and that ``env.kwargs`` names parameters the env accepts, without
     creating the env (which for a robot would open its connection)."""
@@ -83,6 +94,11 @@ def validate_env_config(cfg: EnvConfig) -> None:
         if key not in allowed_all:
             raise ConfigError(f"env.kwargs.{key}: {cfg.id} has no such parameter; allowed: "
                               f"{', '.join(allowed)}")
+    if isinstance(target, ChecksKwargs):
+        try:
+            target.check_kwargs(dict(cfg.kwargs))
+        except ValueError as exc:
+            raise ConfigError(f"env.kwargs: {exc}") from None
 
 
 def make_env(cfg: EnvConfig) -> gym.Env:

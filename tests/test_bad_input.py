@@ -55,6 +55,8 @@ CASES = {
                           "--run-dir", "{new}"], 2, ["agent.hidden_sizes", "16,777,216"]),
     "torch threads too large": (["train", "--set", "run.torch_threads=99999999999999999999",
                                  "--run-dir", "{new}"], 2, ["run.torch_threads", "[1, 1024]"]),
+    "UR5 host not set": (["train", "--config", "ur5_reacher2_hardware", "--run-dir", "{new}"],
+                         2, ["env.kwargs", "placeholder '<robot-ip>'", "env.kwargs.host="]),
     "--env empty": (["train", "--env", "", "--run-dir", "{new}"], 2, ["--env", "''", "Hopper"]),
     "--config empty": (["train", "--config", "", "--run-dir", "{new}"], 2, ["--config", "''"]),
     "--resume empty": (["train", "--resume", ""], 2, ["--resume", "''"]),

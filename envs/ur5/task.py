@@ -138,6 +138,12 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
 
     metadata: dict[str, Any] = {"render_modes": []}
 
+    @staticmethod
+    def check_kwargs(kwargs: dict[str, Any]) -> None:
+        """The checks that need no robot, run before any process starts (ValueError)."""
+        if kwargs.get("host") is not None:
+            check_host(kwargs["host"])
+
     def __init__(self, backend: Backend = "twin", host: str | None = None, n_joints: int = 2,
                  dt_s: float = 0.04, episode_s: float = 4.0, speed_max: float = 0.3,
                  accel_max: float = 1.4, actuation_delay_s: float = 0.0, sensor_noise: float = 0.0,
