@@ -41,12 +41,14 @@ _reaper: subprocess.Popen | None = None
 def _loopback_only() -> Iterator[None]:
     from ray._private import ray_constants
 
-    saved = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False  # services.get_node_ip_address -> 127.0.0.1
+    saved = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if saved is not None:  # (tests/realtime/test_local_ray.py notices if Ray moved it)
+        ray_constants.ENABLE_RAY_CLUSTER = False  # services.get_node_ip_address -> 127.0.0.1
     try:
         yield
     finally:
-        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 def _start_lean_head(num_cpus: int) -> Any:
@@ -82,7 +84,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         except (ImportError, AttributeError, TypeError):  # Ray's internals moved: plain Ray
             _head = None
         if _head is not None:
-            ray.init(address=_head.address, logging_level="WARNING", log_to_driver=False)
+            try:
+                ray.init(address=_head.address, logging_level="WARNING", log_to_driver=False)
+            except BaseException:
+                _head.kill_all_processes(check_alive=False, allow_graceful=False)
+                _head = None
+                raise
         else:
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
                      logging_level="WARNING", log_to_driver=True)
