@@ -152,9 +152,14 @@ def cmd_sweep_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_twin(args: argparse.Namespace) -> int:
+    twin_args = [a for a in args.twin_args if a != "--"]
+    if args.robot == "ur5":
+        from rt_avg.envs.ur5.twin_server import main as ur5_twin
+
+        return ur5_twin(twin_args)
     from rt_avg.envs.create2.emulator import main as create2_twin
 
-    return create2_twin(args.twin_args)
+    return create2_twin(twin_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,8 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tw = sub.add_parser("twin", help="run a robot twin standalone (prints its port, serves "
                         "until Ctrl-C)")
-    tw.add_argument("robot", choices=["create2"], help="create2: Open Interface emulator on a "
-                    "pseudo-terminal; point any Create 2 client at the printed path")
+    tw.add_argument("robot", choices=["create2", "ur5"], help="create2: Open Interface emulator "
+                    "on a pseudo-terminal; point any Create 2 client at the printed path. ur5: "
+                    "the arm's twin serving the ur_rtde API on a Unix socket; run a task on it "
+                    "with env.kwargs backend=hardware, host=127.0.0.1, twin_server=SOCKET")
     tw.add_argument("twin_args", nargs=argparse.REMAINDER, help="options for the twin "
                     "(rt-avg twin create2 -- --help)")
     tw.set_defaults(func=cmd_twin)

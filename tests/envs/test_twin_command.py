@@ -1,0 +1,52 @@
+"""`rt-avg twin ur5|create2`: a standalone twin a user can point the hardware path at."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT, run_cli
+from rt_avg.run_dir import read_episodes
+
+pytestmark = pytest.mark.slow
+
+
+def _start_twin(robot):
+    proc = subprocess.Popen([sys.executable, "-m", "rt_avg.cli", "twin", robot], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    address = proc.stdout.readline().strip()
+    assert address, proc.stderr.read()
+    return proc, address
+
+
+def _stop(proc):
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+
+
+def test_ur5_twin_serves_the_hardware_config(tmp_path):
+    proc, socket_path = _start_twin("ur5")
+    try:
+        assert os.path.exists(socket_path)
+        res = run_cli("train", "--config", "ur5_reacher2_hardware", "--steps", "120", "--mode",
+                      "inline",
+                      "--quiet", "--run-dir", str(tmp_path / "run"),
+                      "--set", "env.kwargs.host=127.0.0.1",
+                      "--set", f"env.kwargs.twin_server={socket_path}", timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert [e["length"] for e in read_episodes(tmp_path / "run")] == [100]
+    finally:
+        _stop(proc)
+
+
+def test_create2_twin_prints_a_serial_port():
+    proc, port = _start_twin("create2")
+    try:
+        assert os.path.exists(port)
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+        assert os.isatty(fd)
+        os.close(fd)
+    finally:
+        _stop(proc)
