@@ -85,6 +85,11 @@ def _modes(args: argparse.Namespace) -> tuple[dict, str]:
     lines.append(f"  dt=0 async {o['async_dt0_env_steps_per_s']:.0f} steps/s vs inline "
                  f"acting-only {o['inline_acting_only_steps_per_s']:.0f} steps/s "
                  f"(ratio {o['ratio']:.2f}, target >= {o['target_ratio']})")
+    if "cpu_ratio" in o:
+        lines.append(f"  CPU per env step: async env {o['async_dt0_env_cpu_us_per_step']:.0f} us "
+                     f"({o['async_dt0_env_cpu_share']:.0%} of a CPU) vs inline "
+                     f"{o['inline_cpu_us_per_step']:.0f} us ({o['inline_cpu_share']:.0%}): "
+                     f"ratio {o['cpu_ratio']:.2f}")
     return out, "\n".join(lines)
 
 

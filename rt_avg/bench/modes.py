@@ -1,5 +1,9 @@
 """``rt-avg bench modes``: async versus sequential with a learner slower than dt, and the
-async loop's own overhead at dt = 0 against the inline runner's acting-only rate."""
+async loop's own overhead at dt = 0 against the inline runner's acting-only rate.
+
+The dt = 0 comparison is reported twice: env steps per second (the target), and CPU time
+per env step of the env process against the inline loop's (``cpu_ratio``), which does not
+depend on how much of a CPU the processes got on a shared machine (``*_cpu_share``)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import torch
 from rt_avg import algos
 from rt_avg.actors.driver import train_realtime
 from rt_avg.actors.local_ray import init_ray, shutdown_ray
+from rt_avg.bench.cpu_share import RunCpuShare
 from rt_avg.config import Config
 from rt_avg.env_loop import EnvLoop
 from rt_avg.environments import make_env
@@ -33,24 +38,29 @@ def _mode_summary(timing: dict) -> dict:
     return out
 
 
-def inline_acting_rate(cfg: Config, steps: int) -> float:
-    """Env steps per second of the inline loop without updates (act + env.step only)."""
+def inline_acting_rate(cfg: Config, steps: int) -> tuple[float, float]:
+    """Env steps per second of the inline loop without updates (act + env.step only), and
+    the CPU share it got (CPU seconds per wall second)."""
     torch.set_num_threads(1)
     env = make_env(cfg.env)
     algo = algos.get(cfg.agent.algo)
     loop = EnvLoop(env, algo.make_policy(cfg, env, algo.make_learner(cfg, *env_dims(env))),
                    cfg.run.seed)
     loop.start()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         loop.step()
-    rate = steps / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    share = (time.process_time() - c0) / wall
     env.close()
-    return rate
+    return steps / wall, share
 
 
 def bench_modes(cfg: Config, dt_s: float = 0.04, learner_delay_ms: float = 60.0,
-                steps: int = 150, overhead_steps: int = 5000) -> dict:
+                steps: int = 150, overhead_steps: int = 10000) -> dict:
+    """Async and sequential runs of ``steps`` at ``dt_s`` with a learner made
+    ``learner_delay_ms`` slower per update; then an async run of ``overhead_steps`` at
+    dt = 0 against the inline acting-only loop (key ``overhead``)."""
     started = init_ray(None)
     try:
         out: dict = {"env": cfg.env.id, "dt_ms": dt_s * 1e3, "learner_delay_ms": learner_delay_ms}
@@ -65,9 +75,10 @@ def bench_modes(cfg: Config, dt_s: float = 0.04, learner_delay_ms: float = 60.0,
                 out[mode] = _mode_summary(json.loads((path / "timing.json").read_text()))
             fast = cfg.replace(run={"mode": "async", "steps": overhead_steps,
                                     "checkpoint_every": 10**9}, realtime={"dt_s": 0.0})
-            train_realtime(fast, Path(tmp) / "dt0", progress=False, print_summary=False)
+            with RunCpuShare(Path(tmp) / "dt0", settle_s=1.0, window_s=2.0) as cpu:
+                train_realtime(fast, Path(tmp) / "dt0", progress=False, print_summary=False)
             dt0 = json.loads((Path(tmp) / "dt0" / "timing.json").read_text())
-        inline_rate = inline_acting_rate(cfg, overhead_steps)
+        inline_rate, inline_share = inline_acting_rate(cfg, overhead_steps)
         ratio = dt0["env_steps_per_s"] / inline_rate
         out["overhead"] = {
             "async_dt0_env_steps_per_s": dt0["env_steps_per_s"],
@@ -75,7 +86,17 @@ def bench_modes(cfg: Config, dt_s: float = 0.04, learner_delay_ms: float = 60.0,
             "ratio": ratio, "target_ratio": TARGET_RATIO, "meets_target": ratio >= TARGET_RATIO,
             "async_dt0_updates": dt0["updates"],
             "async_dt0_learned_fraction": dt0["learned_fraction"],
+            "inline_cpu_share": inline_share,
+            "inline_cpu_us_per_step": inline_share / inline_rate * 1e6,
         }
+        if "env" in cpu.shares:  # empty if the run was shorter than the sampling window
+            env_us = cpu.shares["env"] / dt0["env_steps_per_s"] * 1e6
+            out["overhead"].update({
+                "async_dt0_env_cpu_share": cpu.shares["env"],
+                "async_dt0_learner_cpu_share": cpu.shares.get("learner"),
+                "async_dt0_env_cpu_us_per_step": env_us,
+                "cpu_ratio": out["overhead"]["inline_cpu_us_per_step"] / env_us,
+            })
         return out
     finally:
         if started:
