@@ -33,6 +33,10 @@ import ray
 
 LOOPBACK = "127.0.0.1"
 
+#: Ray runs its workers at niceness 15 by default, below every ordinary process: the env's
+#: control loop would yield to anything else on the machine.
+SYSTEM_CONFIG = {"worker_niceness": 0}
+
 _head: Any = None  # the ray._private.node.Node this process started, if any
 _reaper: subprocess.Popen | None = None
 
@@ -63,7 +67,8 @@ def _start_lean_head(num_cpus: int) -> Any:
             return None  # the dashboard head: nothing a real-time run uses
 
     params = RayParams(node_ip_address=LOOPBACK, num_cpus=num_cpus, include_dashboard=False,
-                       no_monitor=True, include_log_monitor=False)
+                       no_monitor=True, include_log_monitor=False,
+                       _system_config=SYSTEM_CONFIG)
     # spawn_reaper: with kernel fate-sharing (Linux) the processes die with this one.
     return LeanHead(params, head=True, shutdown_at_exit=False, spawn_reaper=True)
 
@@ -92,7 +97,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
                 raise
         else:
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                     logging_level="WARNING", log_to_driver=True)
+                     logging_level="WARNING", log_to_driver=True, _system_config=SYSTEM_CONFIG)
     _start_reaper()
     return True
 

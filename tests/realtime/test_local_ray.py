@@ -1,5 +1,5 @@
-"""The local Ray runtime of a real-time run: loopback only, only the processes it needs, and
-nothing left once it is shut down."""
+"""The local Ray runtime of a real-time run: loopback only, only the processes it needs,
+workers at the driver's priority, and nothing left once it is shut down."""
 
 import os
 import socket
@@ -63,10 +63,11 @@ def test_local_ray_listens_on_loopback_only_and_starts_only_what_it_needs():
     try:
         @ray.remote(num_cpus=0)
         class Probe:
-            def pid(self):
-                return os.getpid()
+            def pid_and_niceness(self):
+                return os.getpid(), os.nice(0)
 
-        actor_pid = ray.get(Probe.remote().pid.remote())
+        actor_pid, niceness = ray.get(Probe.remote().pid_and_niceness.remote())
+        assert niceness == os.nice(0)  # not Ray's default of 15 below everything else
         ours = [p for p in process_tree(os.getpid()) if p != os.getpid()]
         assert actor_pid in ours and helper_pids()
         addresses = listening(ours)
