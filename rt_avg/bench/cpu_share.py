@@ -1,9 +1,11 @@
-"""How much of a CPU the actors of a running real-time run get (Linux ``/proc``).
+"""CPU time the actors of a real-time run use (Linux ``/proc``).
 
 On a machine shared with other work, env steps per second say as much about the neighbours
-as about the code; the CPU time per step does not. ``RunCpuShare`` watches a run directory
-until its ``actors.json`` names the env and learner processes, then reads their CPU time
-(user + system, ``/proc/<pid>/stat``) at two moments inside the run.
+as about the code; the CPU time per step does not. ``RunCpuTime`` watches a run directory
+until its ``actors.json`` names the env and learner processes, reads their CPU time (user +
+system, ``/proc/<pid>/stat``) then, and keeps reading it every ``period_s`` until the run
+ends: ``used`` is the CPU time each spent from placement to its last reading, almost all of
+it in the run itself (setting up the channels takes milliseconds).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -27,19 +28,19 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-class RunCpuShare:
-    """Background sampler: the CPU share (CPU seconds per wall second) of each actor of the
-    run in ``run_path`` over a window of ``window_s`` starting ``settle_s`` after the actors
-    are placed. ``shares`` is empty when the run ended before the window did."""
+class RunCpuTime:
+    """Background sampler for the run written to ``run_path``; use as a context manager
+    around the run. ``used`` maps each role to CPU seconds (empty if the actors were never
+    placed or could not be read)."""
 
     def __init__(self, run_path: Path, roles: tuple[str, ...] = ("env", "learner"),
-                 settle_s: float = 0.5, window_s: float = 2.0) -> None:
-        self.shares: dict[str, float] = {}
-        self._args = (Path(run_path), roles, settle_s, window_s)
+                 period_s: float = 0.1) -> None:
+        self.used: dict[str, float] = {}
+        self._run_path, self._roles, self._period_s = Path(run_path), roles, period_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> RunCpuShare:
+    def __enter__(self) -> RunCpuTime:
         self._thread.start()
         return self
 
@@ -48,21 +49,23 @@ class RunCpuShare:
         self._thread.join()
 
     def _watch(self) -> None:
-        run_path, roles, settle_s, window_s = self._args
-        placed = run_path / "actors.json"
+        placed = self._run_path / "actors.json"
         while not placed.exists():
-            if self._stop.wait(0.05):
+            if self._stop.wait(0.02):
                 return
-        if self._stop.wait(0.2):  # written, maybe not yet complete
-            return
-        pids = {role: json.loads(placed.read_text())[role]["pid"] for role in roles}
-        if self._stop.wait(settle_s):
-            return
-        start = {role: cpu_seconds(pid) for role, pid in pids.items()}
-        t0 = time.monotonic()
-        if self._stop.wait(window_s):
-            return
-        end = {role: cpu_seconds(pid) for role, pid in pids.items()}
-        wall = time.monotonic() - t0
-        self.shares = {role: (end[role] - start[role]) / wall for role in roles
-                       if start[role] is not None and end[role] is not None}
+        pids: dict[str, int] = {}
+        while not pids:  # the file may be seen before it is complete
+            try:
+                actors = json.loads(placed.read_text())
+                pids = {role: int(actors[role]["pid"]) for role in self._roles}
+            except (ValueError, KeyError):
+                if self._stop.wait(0.02):
+                    return
+        first = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        last = dict(first)
+        while not self._stop.wait(self._period_s):
+            for role, pid in pids.items():
+                if (now := cpu_seconds(pid)) is not None:
+                    last[role] = now
+        self.used = {role: last[role] - first[role] for role in pids
+                     if first[role] is not None and last[role] is not None}

@@ -17,7 +17,7 @@ import torch
 from rt_avg import algos
 from rt_avg.actors.driver import train_realtime
 from rt_avg.actors.local_ray import init_ray, shutdown_ray
-from rt_avg.bench.cpu_share import RunCpuShare
+from rt_avg.bench.cpu_share import RunCpuTime
 from rt_avg.config import Config
 from rt_avg.env_loop import EnvLoop
 from rt_avg.environments import make_env
@@ -75,7 +75,7 @@ def bench_modes(cfg: Config, dt_s: float = 0.04, learner_delay_ms: float = 60.0,
                 out[mode] = _mode_summary(json.loads((path / "timing.json").read_text()))
             fast = cfg.replace(run={"mode": "async", "steps": overhead_steps,
                                     "checkpoint_every": 10**9}, realtime={"dt_s": 0.0})
-            with RunCpuShare(Path(tmp) / "dt0", settle_s=1.0, window_s=2.0) as cpu:
+            with RunCpuTime(Path(tmp) / "dt0") as cpu:
                 train_realtime(fast, Path(tmp) / "dt0", progress=False, print_summary=False)
             dt0 = json.loads((Path(tmp) / "dt0" / "timing.json").read_text())
         inline_rate, inline_share = inline_acting_rate(cfg, overhead_steps)
@@ -89,11 +89,11 @@ def bench_modes(cfg: Config, dt_s: float = 0.04, learner_delay_ms: float = 60.0,
             "inline_cpu_share": inline_share,
             "inline_cpu_us_per_step": inline_share / inline_rate * 1e6,
         }
-        if "env" in cpu.shares:  # empty if the run was shorter than the sampling window
-            env_us = cpu.shares["env"] / dt0["env_steps_per_s"] * 1e6
+        if {"env", "learner"} <= set(cpu.used):  # empty where /proc cannot be read
+            env_us = cpu.used["env"] / dt0["env_steps"] * 1e6
             out["overhead"].update({
-                "async_dt0_env_cpu_share": cpu.shares["env"],
-                "async_dt0_learner_cpu_share": cpu.shares.get("learner"),
+                "async_dt0_env_cpu_share": cpu.used["env"] / dt0["wall_s"],
+                "async_dt0_learner_cpu_share": cpu.used["learner"] / dt0["wall_s"],
                 "async_dt0_env_cpu_us_per_step": env_us,
                 "cpu_ratio": out["overhead"]["inline_cpu_us_per_step"] / env_us,
             })

@@ -1,4 +1,4 @@
-"""``RunCpuShare`` tells a process that computes from one that sleeps (Linux /proc)."""
+"""``RunCpuTime`` tells a process that computes from one that sleeps (Linux /proc)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rt_avg.bench.cpu_share import RunCpuShare, cpu_seconds
+from rt_avg.bench.cpu_share import RunCpuTime, cpu_seconds
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -17,13 +17,13 @@ def test_busy_and_idle_processes(tmp_path) -> None:
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        with RunCpuShare(tmp_path, settle_s=0.2, window_s=1.0) as cpu:
+        with RunCpuTime(tmp_path) as cpu:
             (tmp_path / "actors.json").write_text(json.dumps(
                 {"env": {"pid": busy.pid}, "learner": {"pid": idle.pid}}))
-            time.sleep(2.0)  # the "run": placement, settle, the sampling window
-        assert set(cpu.shares) == {"env", "learner"}
-        assert 0.05 < cpu.shares["env"] <= 1.05  # one thread: at most one CPU
-        assert cpu.shares["learner"] < 0.05
+            time.sleep(1.5)  # the "run"
+        assert set(cpu.used) == {"env", "learner"}
+        assert 0.05 < cpu.used["env"] <= 1.6  # one thread: at most one CPU for 1.5 s
+        assert cpu.used["learner"] < 0.05
     finally:
         busy.kill()
         idle.kill()
@@ -33,6 +33,6 @@ def test_busy_and_idle_processes(tmp_path) -> None:
 
 
 def test_a_run_that_never_places_its_actors(tmp_path) -> None:
-    with RunCpuShare(tmp_path, settle_s=0.1, window_s=0.1) as cpu:
-        pass
-    assert cpu.shares == {}
+    with RunCpuTime(tmp_path) as cpu:
+        time.sleep(0.1)
+    assert cpu.used == {}
