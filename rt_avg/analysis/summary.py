@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rt_avg.analysis import stats
-from rt_avg.analysis.runs import Run, format_value, group_label, group_params, group_runs
-from rt_avg.analysis.runs import varying_keys
+from rt_avg.analysis.runs import (Run, format_value, group_label, group_params, group_runs,
+                                  varying_keys)
 
 CI_TEXT = (f"Final return: mean return of the episodes ending in the last "
            f"{stats.FINAL_FRACTION:.0%} of a run's env steps. AUC: area under the learning "
