@@ -129,7 +129,17 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
 
         ckpt = resume_checkpoint(RunDirectory(Path(run_path)))
         check_resume_early(RunDirectory(Path(run_path)), cfg, ckpt)
-    started = init_ray(address)
+    robot = cfg.realtime.robot_resource
+    # A local Ray runs on the machine wired to the robot: it holds the robot resource.
+    started = init_ray(address, resources={robot: 1.0} if robot else None)
+    if robot and not ray.cluster_resources().get(robot):
+        where = ray.get_runtime_context().gcs_address
+        if started:
+            shutdown_ray()
+        raise ConfigError(f"realtime.robot_resource: the Ray cluster at {where} has no "
+                          f"{robot!r} resource, so the env actor could never be placed; start "
+                          "the node wired to the robot with: ray start --head "
+                          f"--resources='{{\"{robot}\": 1}}'")
     stop.install()  # after ray.init, which installs handlers of its own
     t_start = time.monotonic()
     run = output = None

@@ -55,7 +55,7 @@ def _loopback_only() -> Iterator[None]:
             ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
-def _start_lean_head(num_cpus: int) -> Any:
+def _start_lean_head(num_cpus: int, resources: dict[str, float]) -> Any:
     """A head node without dashboard head, autoscaler monitor and log monitor (Ray's own
     ``Node``, as ``ray.init`` and ``ray.cluster_utils.Cluster`` start it)."""
     from ray._private.node import Node
@@ -66,15 +66,18 @@ def _start_lean_head(num_cpus: int) -> Any:
                              raise_on_failure: bool) -> None:
             return None  # the dashboard head: nothing a real-time run uses
 
-    params = RayParams(node_ip_address=LOOPBACK, num_cpus=num_cpus, include_dashboard=False,
+    params = RayParams(node_ip_address=LOOPBACK, num_cpus=num_cpus, resources=resources,
+                       include_dashboard=False,
                        no_monitor=True, include_log_monitor=False,
                        _system_config=SYSTEM_CONFIG)
     # spawn_reaper: with kernel fate-sharing (Linux) the processes die with this one.
     return LeanHead(params, head=True, shutdown_at_exit=False, spawn_reaper=True)
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Join ``address`` or start a local Ray (see the module doc); True if this call did."""
+def init_ray(address: str | None = None, num_cpus: int | None = None,
+             resources: dict[str, float] | None = None) -> bool:
+    """Join ``address`` or start a local Ray (see the module doc); True if this call did.
+    ``resources``: custom resources of a local Ray (this machine is tethered to the robot)."""
     global _head
     if ray.is_initialized():
         return False
@@ -85,7 +88,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     num_cpus = num_cpus or max(2, os.cpu_count() or 2)
     with _loopback_only():
         try:
-            _head = _start_lean_head(num_cpus)
+            _head = _start_lean_head(num_cpus, dict(resources or {}))
         except (ImportError, AttributeError, TypeError):  # Ray's internals moved: plain Ray
             _head = None
         if _head is not None:
@@ -96,7 +99,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
                 _head = None
                 raise
         else:
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+            ray.init(address="local", num_cpus=num_cpus, resources=resources,
+                     include_dashboard=False,
                      logging_level="WARNING", log_to_driver=True, _system_config=SYSTEM_CONFIG)
     _start_reaper()
     return True

@@ -20,6 +20,7 @@ import numpy as np
 
 from rt_avg.core import Acting, Transition
 from rt_avg.environments import episode_seed
+from rt_avg.realtime.task import ResetInterrupted
 
 
 @dataclass
@@ -47,6 +48,7 @@ class EnvLoopState:
     episode_actions: list = field(default_factory=list)
     raw_obs: np.ndarray | None = None
     obs: np.ndarray | None = None  # normalised
+    reset_pending: bool = False  # a reset was cut short (a robot task's stop())
 
 
 class EnvLoop:
@@ -63,14 +65,19 @@ class EnvLoop:
 
     def _reset(self) -> None:
         s = self.state
+        s.episode_return, s.episode_actions, s.reset_pending = 0.0, [], True
         raw, _ = self.env.reset(seed=episode_seed(self.seed, s.episode))
         s.raw_obs = np.asarray(raw)
         s.obs = self.policy.observe(raw)
-        s.episode_return = 0.0
-        s.episode_actions = []
+        s.reset_pending = False
 
     def step(self) -> StepResult:
+        """One step; when it ends the episode, the next one is reset before returning.  A
+        reset cut short by the task's ``stop()`` is done again by the next step (or by a
+        resumed run): the step's transition and episode record are returned either way."""
         s = self.state
+        if s.reset_pending:
+            self._reset()
         sample = self.policy.act(s.obs)
         t_act_ns = time.monotonic_ns()
         raw, reward, terminated, truncated, _ = self.env.step(sample.env_action)
@@ -86,14 +93,18 @@ class EnvLoop:
             record = EpisodeRecord(s.step, s.episode, s.episode_return,
                                    len(s.episode_actions), bool(terminated))
             s.episode += 1
-            self._reset()
+            try:
+                self._reset()
+            except ResetInterrupted:
+                pass  # the robot was stopped; the caller sees the stop request next
         return StepResult(transition, record, sample.env_action, t_act_ns)
 
     def state_dict(self) -> dict:
         s = self.state
         return {"step": s.step, "episode": s.episode, "episode_return": s.episode_return,
                 "episode_actions": np.array(s.episode_actions), "raw_obs": s.raw_obs,
-                "obs": s.obs, "policy": self.policy.state_dict()}
+                "obs": s.obs, "reset_pending": s.reset_pending,
+                "policy": self.policy.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore counters and policy, then rebuild the env mid-episode by replaying the
@@ -103,6 +114,9 @@ class EnvLoop:
         s.step, s.episode = int(state["step"]), int(state["episode"])
         self.policy.load_state_dict(state["policy"])
         actions = list(state["episode_actions"])
+        if state.get("reset_pending", False):  # the episode had not started yet
+            self._reset()
+            return
         self.env.reset(seed=episode_seed(self.seed, s.episode))
         raw = None
         for a in actions:

@@ -75,7 +75,10 @@ class EnvWorker:
         self._restored = True
 
     def stop(self) -> None:
+        """End the run at the next step boundary; a robot task also stops now, which cuts
+        short a reset in progress (a move home, a charging wait)."""
         self._stop.set()
+        self.safe_stop()
 
     # ---------------------------------------------------------------- weights
 

@@ -1,5 +1,6 @@
 """The env worker without Ray: pacing, and tasks that wait for the cycle inside step()."""
 
+import threading
 import time
 
 import gymnasium as gym
@@ -7,7 +8,9 @@ import numpy as np
 
 from helpers import quick_config
 from rt_avg.channels import LatestChannel, transition_dtype
+from rt_avg.env_loop import EnvLoop
 from rt_avg.realtime.env_worker import EnvWorker
+from rt_avg.realtime.task import ResetInterrupted
 from rt_avg.channels import weights_dtype
 
 
@@ -68,8 +71,33 @@ class SensorTask(gym.Env):
 gym.register("test/SensorTask-v0", entry_point=SensorTask)
 
 
-def _worker(dt_s, steps, use_waiter=True):
-    cfg = quick_config(steps, env={"id": "test/SensorTask-v0", "kwargs": {"use_waiter": use_waiter}},
+class SlowResetTask(SensorTask):
+    """A robot whose reset (think: a charging wait) lasts until ``stop()`` cuts it short."""
+
+    def __init__(self, use_waiter=False):
+        super().__init__(use_waiter)
+        self.resets = 0
+        self.charged = threading.Event()
+        self._abort = threading.Event()
+
+    def reset(self, *, seed=None, options=None):
+        self.resets += 1
+        while self.resets > 1 and not self.charged.wait(0.01):  # waits for the charger
+            if self._abort.is_set():
+                self._abort.clear()
+                raise ResetInterrupted("charging wait cut short")
+        return super().reset(seed=seed)
+
+    def stop(self):
+        super().stop()
+        self._abort.set()
+
+
+gym.register("test/SlowResetTask-v0", entry_point=SlowResetTask)
+
+
+def _worker(dt_s, steps, use_waiter=True, task="test/SensorTask-v0"):
+    cfg = quick_config(steps, env={"id": task, "kwargs": {"use_waiter": use_waiter}},
                        realtime={"dt_s": dt_s}, agent={"hidden_sizes": [16, 16]},
                        run={"mode": "async", "steps": steps, "checkpoint_every": 10**9})
     sink = ListSink()
@@ -112,6 +140,36 @@ def test_task_without_waiter_is_paced_by_the_worker():
         task = worker.env.unwrapped
         gaps_ms = (np.array(task.read) - np.array(task.sent)) / 1e6
         assert np.median(gaps_ms) < 5
+    finally:
+        worker.close()
+        weights.close()
+
+
+def test_stop_cuts_a_reset_short_and_the_next_run_resets_again():
+    """Ctrl-C or a dead learner during a reset that would last long (a charging wait): the
+    worker stops the task, the reset ends at once, the episode that just ended is still
+    logged, and a run resumed from that state starts with the reset it missed."""
+    worker, sink, weights = _worker(dt_s=0.0, steps=1000, task="test/SlowResetTask-v0")
+    try:
+        runner = threading.Thread(target=worker.run)
+        runner.start()
+        task = worker.env.unwrapped
+        deadline = time.monotonic() + 30
+        while task.resets < 2 and time.monotonic() < deadline:  # in the second reset
+            time.sleep(0.01)
+        assert task.resets == 2
+        t0 = time.monotonic()
+        worker.stop()
+        runner.join(timeout=5)
+        assert not runner.is_alive() and time.monotonic() - t0 < 1.0
+        assert len(sink.episodes) == 1 and sink.episodes[0][3] == 10  # the 10-step episode
+        state = worker.state()
+        assert state["reset_pending"] and state["step"] == 10
+        resumed = EnvLoop(worker.env, worker.policy, seed=0)
+        task.charged.set()  # the charger is done: the missed reset goes through
+        resumed.load_state_dict(state)
+        assert task.resets == 3 and not resumed.state.reset_pending
+        assert resumed.state.episode == 1 and resumed.state.episode_actions == []
     finally:
         worker.close()
         weights.close()

@@ -36,3 +36,27 @@ def test_env_actor_lands_on_robot_node_and_learner_uses_mailbox(tmp_path):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def _robot_cfg(steps=200):
+    return quick_config(steps, run={"mode": "async", "steps": steps, "checkpoint_every": 10**9},
+                        realtime={"robot_resource": "robot"})
+
+
+def test_a_local_ray_holds_the_robot_resource(tmp_path):
+    """Without --address the machine running rt-avg is the one wired to the robot."""
+    res = train_realtime(_robot_cfg(), tmp_path / "run", progress=False, print_summary=False)
+    assert res.steps == 200
+
+
+def test_a_cluster_without_the_robot_resource_is_a_clear_error(tmp_path):
+    from rt_avg.config import ConfigError
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        with pytest.raises(ConfigError, match=r"realtime.robot_resource: .* no 'robot' "
+                           r"resource.*ray start --head --resources"):
+            train_realtime(_robot_cfg(), tmp_path / "run", progress=False, print_summary=False)
+        assert not (tmp_path / "run").exists()
+    finally:
+        ray.shutdown()
