@@ -1,10 +1,13 @@
-"""Evaluation: the deterministic policy (tanh of the mean) with frozen normalisation."""
+"""Evaluation: the deterministic policy (tanh of the mean) with frozen normalisation, or a
+batch learner's deterministic policy (Stable-Baselines3's ``predict``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -33,6 +36,21 @@ class EvalResult:
         return float(np.std(self.returns))
 
 
+def _returns(env: gym.Env, act: Callable[[np.ndarray], np.ndarray], seed: int,
+             episodes: int) -> list[float]:
+    """Undiscounted returns of ``episodes`` episodes with the action function ``act``."""
+    returns = []
+    for i in range(episodes):
+        raw, _ = env.reset(seed=episode_seed(seed + EVAL_SEED_OFFSET, i))
+        total, done = 0.0, False
+        while not done:
+            raw, reward, terminated, truncated, _ = env.step(act(raw))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return returns
+
+
 def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
     check_run_path(Path(run_path), "run_dir", existing=True)
     run_dir = RunDirectory(run_path)
@@ -41,25 +59,24 @@ def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
     if saved is None:
         raise ConfigError(f"run dir: {run_path} has no usable checkpoint to evaluate")
     torch.set_num_threads(cfg.run.torch_threads)
-    algo = algos.get(cfg.agent.algo)
     env = make_env(cfg.env)
     try:
+        if algos.is_batch(cfg.agent.algo):  # Stable-Baselines3's deterministic policy
+            from rt_avg.baselines.sb3 import build_model
+            from rt_avg.baselines.state import load_model_state
+
+            model = build_model(cfg, env)
+            load_model_state(model, saved.learner)
+            return EvalResult(_returns(env, lambda raw: model.predict(raw, deterministic=True)[0],
+                                       cfg.run.seed, episodes), saved.step)
+        algo = algos.get(cfg.agent.algo)
         learner = algo.make_learner(cfg, *env_dims(env))
         check_resume(run_dir, cfg, saved, learner)  # config.yaml edited since: a clear error
         policy = algo.make_policy(cfg, env, None)
         policy.load_state_dict(saved.acting_state)
         policy.load_params(learner.policy_params(), learner.updates)
         policy.freeze()
-        returns = []
-        for i in range(episodes):
-            raw, _ = env.reset(seed=episode_seed(cfg.run.seed + EVAL_SEED_OFFSET, i))
-            total, done = 0.0, False
-            while not done:
-                raw, reward, terminated, truncated, _ = env.step(
-                    policy.act_deterministic(policy.observe(raw)))
-                total += float(reward)
-                done = terminated or truncated
-            returns.append(total)
+        return EvalResult(_returns(env, lambda raw: policy.act_deterministic(policy.observe(raw)),
+                                   cfg.run.seed, episodes), saved.step)
     finally:
         env.close()
-    return EvalResult(returns, saved.step)

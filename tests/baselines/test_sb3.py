@@ -159,3 +159,13 @@ def test_batch_learners_run_inline_only():
         from_dict({"agent": {"algo": "ppo"}, "run": {"mode": "async"}})
     with pytest.raises(ConfigError, match="batch.buffer_size: got 0, allowed range"):
         from_dict({"batch": {"buffer_size": 0}})
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3", "ppo"])
+def test_eval_runs_the_batch_learners_deterministic_policy(runs, algo):
+    from rt_avg.evaluate import evaluate
+
+    first = evaluate(runs[(algo, 1)], episodes=2)
+    again = evaluate(runs[(algo, 1)], episodes=2)
+    assert first.step == STEPS and len(first.returns) == 2
+    assert first.returns == again.returns  # deterministic actions, fixed reset seeds
