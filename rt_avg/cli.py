@@ -164,7 +164,10 @@ def cmd_twin(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rt-avg", description=(
-        "Real-time incremental reinforcement learning with Action Value Gradient (AVG)."))
+        "Real-time incremental reinforcement learning with Action Value Gradient (AVG), its "
+        "baselines (IAC, SAC-1; batch SAC, TD3, PPO) and the experiments that compare them. "
+        "Learners live in rt_avg.algos, robots in rt_avg.envs, Ray actors in rt_avg.actors, "
+        "ready configs in rt_avg.configs."))
     sub = p.add_subparsers(dest="command", required=True)
 
     from rt_avg.config import config_dir
