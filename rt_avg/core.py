@@ -30,10 +30,12 @@ Edge cases:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # the acting side runs without torch
+    import torch
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Learner(Protocol):
     def update(self, t: Transition) -> dict[str, float]:
         """One update from ``t``; returns metrics named ``losses/...`` (floats)."""
 
-    def policy_params(self) -> torch.Tensor:
+    def policy_params(self) -> "torch.Tensor":
         """The acting policy's parameters as one flat float32 vector (a live view: copy it
         before the next update if it must not change)."""
 
@@ -98,8 +100,8 @@ class Acting(Protocol):
     def warm_up(self, obs: np.ndarray) -> None:
         """A throw-away pass that changes no state (brings code and weights into cache)."""
 
-    def load_params(self, flat: torch.Tensor, version: int) -> None:
-        """Install parameters from :meth:`Learner.policy_params`."""
+    def load_params(self, flat: "torch.Tensor | np.ndarray", version: int) -> None:
+        """Install parameters from :meth:`Learner.policy_params` (or a copy of them)."""
 
     def freeze(self) -> None:
         """Stop updating observation statistics (evaluation)."""

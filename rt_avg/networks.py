@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from rt_avg.config import AgentConfig
+
 LEAKY_SLOPE = 0.01
 # Below this norm the penultimate normalisation is skipped (h is used as is).  With zero
 # biases at init, an all-zero input (an observation equal to the running mean) gives h = 0,
@@ -182,3 +184,14 @@ class MLP(nn.Module):
         return None
 
 
+
+
+def build_actor(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
+    """Actor: heads (mean, std parameter) of size act_dim each.  Its flat parameters are what
+    the acting side (:mod:`rt_avg.acting_net`) evaluates."""
+    return MLP(obs_dim, cfg.hidden_sizes, (act_dim, act_dim), cfg.activation, cfg.penultimate_norm)
+
+
+def build_critic(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
+    """Critic Q(s, a) on concat(obs, action)."""
+    return MLP(obs_dim + act_dim, cfg.hidden_sizes, (1,), cfg.activation, cfg.penultimate_norm)

@@ -127,7 +127,7 @@ class TDErrorScaler:
         self.discounts.update(gamma_t)
         self.episode_return = self.return_discount * self.episode_return + r_ent
         if terminated or (truncated and self.at_truncation):
-            self.returns_sq.update(self.episode_return ** 2)
+            self.returns_sq.update(self.episode_return * self.episode_return)
             self.episode_return = 0.0
         if not self.enabled:
             return 1.0

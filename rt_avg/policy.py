@@ -7,27 +7,18 @@ and receives new weights from the learner; inline, it shares the learner's actor
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
-import torch
 
+from rt_avg.acting_net import ActorForward, layer_shapes, param_count
 from rt_avg.actions import ActionMap
 from rt_avg.config import AgentConfig, Config
 from rt_avg.core import ActionSample
-from rt_avg.networks import MLP
 from rt_avg.noise import NoiseStream
 from rt_avg.normalization import ObservationNormalizer
 from rt_avg.squashed_gaussian import SquashedGaussianHead
-
-
-def build_actor(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
-    """Actor: heads (mean, std parameter) of size act_dim each."""
-    return MLP(obs_dim, cfg.hidden_sizes, (act_dim, act_dim), cfg.activation, cfg.penultimate_norm)
-
-
-def build_critic(obs_dim: int, act_dim: int, cfg: AgentConfig) -> MLP:
-    """Critic Q(s, a) on concat(obs, action)."""
-    return MLP(obs_dim + act_dim, cfg.hidden_sizes, (1,), cfg.activation, cfg.penultimate_norm)
 
 
 def env_dims(env: gym.Env) -> tuple[int, int]:
@@ -35,19 +26,28 @@ def env_dims(env: gym.Env) -> tuple[int, int]:
     return int(np.prod(env.observation_space.shape)), int(env.action_space.shape[0])
 
 
-def build_policy(cfg: Config, env: gym.Env, actor: MLP | None = None) -> "Policy":
-    """A policy acting with ``actor`` (a learner's live network, inline) or with its own
-    copy of the actor network (filled by ``load_params``)."""
+def build_policy(cfg: Config, env: gym.Env, params: Any = None) -> "Policy":
+    """A policy acting with ``params`` (a learner's live actor parameters, inline: a CPU
+    tensor or array, shared without a copy) or with its own parameter vector (filled by
+    ``load_params``)."""
     obs_dim, act_dim = env_dims(env)
-    actor = actor if actor is not None else build_actor(obs_dim, act_dim, cfg.agent)
+    shapes = layer_shapes(obs_dim, cfg.agent.hidden_sizes, 2 * act_dim)
+    flat = np.zeros(param_count(shapes), np.float32) if params is None else np.asarray(params)
     action_map = ActionMap(env.action_space.low, env.action_space.high, cfg.env.action_mode)
+    actor = ActorForward(flat, shapes, cfg.agent.activation, cfg.agent.penultimate_norm)
     return Policy(actor, cfg.agent, obs_dim, action_map, cfg.run.seed)
+
+
+def learner_policy(cfg: Config, env: gym.Env, learner: Any = None) -> "Policy":
+    """``Algorithm.make_policy`` of a learner whose ``policy_params()`` are an actor from
+    :func:`rt_avg.networks.build_actor` (AVG, IAC, SAC-1): shares them inline."""
+    return build_policy(cfg, env, None if learner is None else learner.policy_params())
 
 
 class Policy:
     """Normalises observations and samples actions from an actor (inference only)."""
 
-    def __init__(self, actor: MLP, cfg: AgentConfig, obs_dim: int, action_map: ActionMap,
+    def __init__(self, actor: ActorForward, cfg: AgentConfig, obs_dim: int, action_map: ActionMap,
                  seed: int) -> None:
         self.actor = actor
         self.cfg = cfg
@@ -66,7 +66,7 @@ class Policy:
 
     def act(self, obs: np.ndarray) -> ActionSample:
         """Sample a = tanh(mu + std * eps) for a normalised observation."""
-        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
+        out = self.actor(obs)
         eps = self.noise.next()
         squashed = np.array(self.head.sample(out, eps).action)
         return ActionSample(self.action_map(squashed), squashed.astype(np.float32),
@@ -75,19 +75,21 @@ class Policy:
     def warm_up(self, obs: np.ndarray) -> None:
         """Go through ``act`` once without drawing noise or changing any state, and discard
         the result: brings code and weights back into the caches."""
-        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
+        out = self.actor(obs)
         self.action_map(np.array(self.head.sample(out, self._zeros).action))
 
     def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
         """The mean action tanh(mu), mapped to the env's bounds (evaluation)."""
-        out = self.actor(torch.from_numpy(obs).unsqueeze(0)).tolist()[0]
+        out = self.actor(obs)
         return self.action_map(np.array(self.head.mean_action(out)))
 
-    def load_params(self, flat: torch.Tensor, version: int) -> None:
-        """Install actor weights published by the learner (``Learner.policy_params``); a
-        policy that shares the learner's network (inline) only takes the version."""
-        if flat.data_ptr() != self.actor.flat_param.data_ptr():
-            self.actor.flat_param.copy_(flat)
+    def load_params(self, flat: Any, version: int) -> None:
+        """Install actor weights published by the learner (``Learner.policy_params``, or a
+        record's float32 array); a policy that shares the learner's parameters (inline)
+        only takes the version."""
+        flat = np.asarray(flat)
+        if not np.may_share_memory(flat, self.actor.flat):
+            self.actor.flat[:] = flat
         self.version = version
 
     def freeze(self) -> None:

@@ -22,7 +22,7 @@ from test_checkpoint import snapshot
 NONFINITE = "tests.nonfinite_env:test/NonFinite-v0"  # importable from the repository root
 SHORT_RUN = ["--run-dir", "{new}", "--steps", "400", "--set", "run.checkpoint_every=100"]
 BLOW_UP = ["--env", NONFINITE, "--set", "env.kwargs.what=reward", "--set",
-           "env.kwargs.value=1e38", "--set", "agent.scale_td=false", *SHORT_RUN]
+           "agent.scale_td=false", *SHORT_RUN]
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +78,15 @@ CASES = {
                     "--set", "env.kwargs.what=reward", "--set", "env.kwargs.value=.inf",
                     *SHORT_RUN], 1,
                    ["non-finite reward (inf)", "step 240"]),
-    # A finite reward too large for float32 gradients (TD scaling off): at step 250 the
-    # critic's weights become NaN, which the next update's losses show; at step 240 only
-    # Adam's second moments become inf, which the next checkpoint refuses.
-    "losses blow up": (["train", *BLOW_UP, "--set", "env.kwargs.bad_step=250"], 1,
-                       ["losses became non-finite at step 251", "losses/critic = nan"]),
-    "optimiser state blows up": (["train", *BLOW_UP, "--set", "env.kwargs.bad_step=240"], 1,
+    # Finite rewards too large for the learner (TD scaling off).  1e200 at step 250: the
+    # critic loss (delta / sigma)^2 overflows to inf at that update.  1e25 at step 240: the
+    # losses stay finite, but the squared gradients overflow float32 and Adam's second
+    # moments become inf, which the next checkpoint (step 300) refuses.
+    "losses blow up": (["train", *BLOW_UP, "--set", "env.kwargs.value=1e200",
+                        "--set", "env.kwargs.bad_step=250"], 1,
+                       ["losses became non-finite at step 250", "losses/critic = inf"]),
+    "optimiser state blows up": (["train", *BLOW_UP, "--set", "env.kwargs.value=1e25",
+                                  "--set", "env.kwargs.bad_step=240"], 1,
                                  ["non-finite by step 300", "learner.critic_opt"]),
 }
 STARTED = {"NaN observation", "inf reward", "losses blow up", "optimiser state blows up"}
@@ -143,8 +146,8 @@ def test_env_worker_stops_the_robot_on_a_nan_observation():
     sink = Sink()
     worker = EnvWorker(cfg, sink)
     transitions = LatestChannel.create(transition_dtype(worker.obs_dim, worker.act_dim))
-    weights = LatestChannel.create(weights_dtype(worker.policy.actor.flat_param.numel()))
-    weights.write(version=0, env_step=0, values=worker.policy.actor.flat_param.numpy())
+    weights = LatestChannel.create(weights_dtype(worker.policy.actor.flat.size))
+    weights.write(version=0, env_step=0, values=worker.policy.actor.flat)
     learner_side = LatestChannel.attach(transitions.spec)
     worker.connect(transitions, LatestChannel.attach(weights.spec))
     try:

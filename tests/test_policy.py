@@ -1,17 +1,23 @@
 """The acting side: warm-up passes change nothing; evaluation actions are deterministic."""
 
 import numpy as np
+import pytest
+import torch
 
+from rt_avg.acting_net import ActorForward, layer_shapes
 from rt_avg.actions import ActionMap
 from rt_avg.config import AgentConfig
-from rt_avg.algos.avg import AVGLearner
+from rt_avg.networks import MLP
+from rt_avg.algos.avg.learner import AVGLearner
 from rt_avg.policy import Policy
 
 
 def _policy(mode="clip", low=-1.0, high=1.0):
     cfg = AgentConfig(hidden_sizes=(16, 16))
     learner = AVGLearner(4, 2, cfg, seed=0)
-    return Policy(learner.actor, cfg, 4, ActionMap(np.full(2, low), np.full(2, high), mode), 0)
+    actor = ActorForward(learner.actor.flat_param.numpy(), layer_shapes(4, (16, 16), 4),
+                         cfg.activation, cfg.penultimate_norm)
+    return Policy(actor, cfg, 4, ActionMap(np.full(2, low), np.full(2, high), mode), 0)
 
 
 def test_warm_up_draws_no_noise_and_changes_nothing():
@@ -40,3 +46,26 @@ def test_deterministic_action_is_tanh_of_mean():
     first = p.act_deterministic(obs)
     assert np.array_equal(first, p.act_deterministic(obs))
     assert np.all(np.abs(first) < 1.0)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "relu", "tanh"])
+@pytest.mark.parametrize("norm", [True, False])
+def test_numpy_actor_matches_the_learners_network(activation, norm):
+    """The acting side's numpy forward pass and the learner's torch MLP, on shared
+    parameters (trained away from their init), agree to float32 rounding."""
+    torch.manual_seed(0)
+    net = MLP(5, (32, 16), (3, 3), activation, norm)
+    net.flat_param.add_(torch.randn(net.flat_param.shape) * 0.2)
+    actor = ActorForward(net.flat_param.numpy(), layer_shapes(5, (32, 16), 6), activation, norm)
+    x = np.random.default_rng(1).standard_normal((50, 5)).astype(np.float32)
+    expected = net(torch.from_numpy(x)).numpy()
+    ours = np.array([actor(row) for row in x])
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+    net.flat_param.mul_(0.5)  # the numpy side sees the learner's updates without a copy
+    np.testing.assert_allclose(actor(x[0]), net(torch.from_numpy(x[:1])).numpy()[0],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_actor_refuses_a_wrong_parameter_vector():
+    with pytest.raises(ValueError, match="expected 1"):
+        ActorForward(np.zeros(3, np.float32), [(1, 0)], "relu", False)

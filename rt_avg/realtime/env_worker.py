@@ -24,7 +24,6 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-import torch
 
 from rt_avg import algos
 from rt_avg.config import Config
@@ -41,7 +40,6 @@ from rt_avg.realtime.timing import ENV_FIELDS, TimingBuffer
 
 class EnvWorker:
     def __init__(self, cfg: Config, sink: Sink) -> None:
-        torch.set_num_threads(1)
         self.cfg, self.sink = cfg, sink
         self.env = make_env(cfg.env)
         self.policy = algos.get(cfg.agent.algo).make_policy(cfg, self.env, None)
@@ -83,7 +81,7 @@ class EnvWorker:
     # ---------------------------------------------------------------- weights
 
     def _load(self, rec: Any) -> None:
-        self.policy.load_params(torch.from_numpy(rec["values"]), int(rec["version"]))
+        self.policy.load_params(rec["values"], int(rec["version"]))
         self._weights_seq = int(rec["seq"])
         self._weights_step = int(rec["env_step"])
 

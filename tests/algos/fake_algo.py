@@ -15,7 +15,8 @@ import torch
 from rt_avg.algos import Algorithm
 from rt_avg.config import Config
 from rt_avg.core import Transition
-from rt_avg.policy import build_actor, build_policy
+from rt_avg.networks import build_actor
+from rt_avg.policy import learner_policy
 
 
 class FakeLearner:
@@ -46,6 +47,4 @@ class FakeLearner:
         self.updates = int(state["updates"])
 
 
-ALGORITHM = Algorithm(
-    "fake", FakeLearner,
-    lambda cfg, env, learner: build_policy(cfg, env, learner.actor if learner else None))
+ALGORITHM = Algorithm("fake", FakeLearner, learner_policy)

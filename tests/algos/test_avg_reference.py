@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from rt_avg.algos.avg import AVGLearner
+from rt_avg.algos.avg.learner import AVGLearner
 from rt_avg.algos.avg.reference import ReferenceAVG
 from rt_avg.config import AgentConfig
 from rt_avg.core import Transition

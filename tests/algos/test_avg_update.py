@@ -8,7 +8,7 @@ import torch
 
 from rt_avg.adam import FlatAdam
 from rt_avg.config import AgentConfig
-from rt_avg.algos.avg import AVGLearner
+from rt_avg.algos.avg.learner import AVGLearner
 from rt_avg.core import Transition
 
 OBS, ACT = 3, 2

@@ -14,7 +14,7 @@ import torch
 from autograd_nets import float64  # noqa: F401
 from autograd_nets import (adam_first_step, f64, flat, forward, gaussian, leaves, log_pi,
                            perturb, scaler_sigma)
-from rt_avg.algos.iac import IACLearner
+from rt_avg.algos.iac.learner import IACLearner
 from rt_avg.config import AgentConfig
 from rt_avg.core import Transition
 

@@ -103,9 +103,9 @@ def _worker(dt_s, steps, use_waiter=True, task="test/SensorTask-v0"):
     sink = ListSink()
     worker = EnvWorker(cfg, sink)
     transitions = LatestChannel.create(transition_dtype(worker.obs_dim, worker.act_dim))
-    n = worker.policy.actor.flat_param.numel()
+    n = worker.policy.actor.flat.size
     weights = LatestChannel.create(weights_dtype(n))
-    weights.write(version=0, env_step=0, values=worker.policy.actor.flat_param.numpy())
+    weights.write(version=0, env_step=0, values=worker.policy.actor.flat)
     worker.connect(transitions, LatestChannel.attach(weights.spec))
     return worker, sink, weights
 

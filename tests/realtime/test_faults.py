@@ -118,10 +118,13 @@ def test_sigkilled_driver_leaves_nothing_behind_and_resume_continues(tmp_path):
     _wait_for_episodes(run, 5, proc)
     _wait_for_checkpoint(run)
     actors = json.loads((run / "actors.json").read_text())
-    # The processes that neither learn nor act do without torch.
-    for pid in (proc.pid, actors["logger"]["pid"]):
+    # Only the learner loads torch: the env acts with numpy, and the driver and the logger
+    # neither learn nor act.
+    for pid in (proc.pid, actors["logger"]["pid"], actors["env"]["pid"]):
         with open(f"/proc/{pid}/maps") as f:
             assert "libtorch" not in f.read(), pid
+    with open(f"/proc/{actors['learner']['pid']}/maps") as f:
+        assert "libtorch" in f.read()
     started = {p: _start_time(p) for p in process_tree(proc.pid)}
     assert len(started) >= 7  # driver, reaper, GCS, raylet, its agents, the three actors
     os.kill(proc.pid, signal.SIGKILL)

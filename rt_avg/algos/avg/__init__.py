@@ -8,22 +8,23 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
+from typing import TYPE_CHECKING
 
 from rt_avg.algos import Algorithm
-from rt_avg.algos.avg.learner import AVGLearner
 from rt_avg.config import Config
-from rt_avg.policy import Policy, build_policy
+from rt_avg.policy import learner_policy
+
+if TYPE_CHECKING:
+    from rt_avg.algos.avg.learner import AVGLearner
 
 
-def make_learner(cfg: Config, obs_dim: int, act_dim: int) -> AVGLearner:
+def make_learner(cfg: Config, obs_dim: int, act_dim: int) -> "AVGLearner":
+    # Imported here: torch is loaded only in the process that learns (see rt_avg.acting_net).
+    from rt_avg.algos.avg.learner import AVGLearner
+
     return AVGLearner(obs_dim, act_dim, cfg.agent, cfg.run.seed)
 
 
-def make_policy(cfg: Config, env: gym.Env, learner: AVGLearner | None = None) -> Policy:
-    return build_policy(cfg, env, learner.actor if learner is not None else None)
+ALGORITHM = Algorithm("avg", make_learner, learner_policy)
 
-
-ALGORITHM = Algorithm("avg", make_learner, make_policy)
-
-__all__ = ["ALGORITHM", "AVGLearner"]
+__all__ = ["ALGORITHM"]

@@ -29,7 +29,7 @@ from rt_avg.core import Transition
 from rt_avg.networks import MLP
 from rt_avg.normalization import TDErrorScaler
 from rt_avg.noise import NoiseStream
-from rt_avg.policy import build_actor, build_critic
+from rt_avg.networks import build_actor, build_critic
 from rt_avg.squashed_gaussian import SquashedGaussianHead
 
 
@@ -38,7 +38,9 @@ def update_metrics(q: float, delta: float, sigma: float, log_prob: float, eta: f
     """The metrics of one update (all from pre-update parameters); ``q`` is Q(S, A) of the
     executed action, ``q_actor`` Q(S, A_theta)."""
     return {
-        "losses/critic": (delta / sigma) ** 2,
+        # x * x, not x ** 2: a huge finite delta then gives inf (reported as a non-finite
+        # loss) instead of Python's OverflowError.
+        "losses/critic": (delta / sigma) * (delta / sigma),
         "losses/actor": eta * log_prob - q_actor,
         "losses/td_error": delta,
         "losses/q": q,

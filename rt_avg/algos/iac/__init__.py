@@ -13,22 +13,23 @@ The three normalisations (``agent.normalize_obs``, ``agent.penultimate_norm``,
 
 from __future__ import annotations
 
-import gymnasium as gym
+from typing import TYPE_CHECKING
 
 from rt_avg.algos import Algorithm
-from rt_avg.algos.iac.learner import IACLearner
 from rt_avg.config import Config
-from rt_avg.policy import Policy, build_policy
+from rt_avg.policy import learner_policy
+
+if TYPE_CHECKING:
+    from rt_avg.algos.iac.learner import IACLearner
 
 
-def make_learner(cfg: Config, obs_dim: int, act_dim: int) -> IACLearner:
+def make_learner(cfg: Config, obs_dim: int, act_dim: int) -> "IACLearner":
+    # Imported here: torch is loaded only in the process that learns (see rt_avg.acting_net).
+    from rt_avg.algos.iac.learner import IACLearner
+
     return IACLearner(obs_dim, act_dim, cfg.agent, cfg.run.seed)
 
 
-def make_policy(cfg: Config, env: gym.Env, learner: IACLearner | None = None) -> Policy:
-    return build_policy(cfg, env, learner.actor if learner is not None else None)
+ALGORITHM = Algorithm("iac", make_learner, learner_policy)
 
-
-ALGORITHM = Algorithm("iac", make_learner, make_policy)
-
-__all__ = ["ALGORITHM", "IACLearner"]
+__all__ = ["ALGORITHM"]

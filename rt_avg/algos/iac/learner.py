@@ -36,7 +36,7 @@ from rt_avg.config import AgentConfig
 from rt_avg.core import Transition
 from rt_avg.networks import MLP
 from rt_avg.normalization import TDErrorScaler
-from rt_avg.policy import build_actor
+from rt_avg.networks import build_actor
 from rt_avg.squashed_gaussian import HeadSample, SquashedGaussianHead
 
 

@@ -14,22 +14,23 @@ init_temperature, tau); the three normalisations (``agent.normalize_obs``,
 
 from __future__ import annotations
 
-import gymnasium as gym
+from typing import TYPE_CHECKING
 
 from rt_avg.algos import Algorithm
-from rt_avg.algos.sac1.learner import SAC1Learner
 from rt_avg.config import Config
-from rt_avg.policy import Policy, build_policy
+from rt_avg.policy import learner_policy
+
+if TYPE_CHECKING:
+    from rt_avg.algos.sac1.learner import SAC1Learner
 
 
-def make_learner(cfg: Config, obs_dim: int, act_dim: int) -> SAC1Learner:
+def make_learner(cfg: Config, obs_dim: int, act_dim: int) -> "SAC1Learner":
+    # Imported here: torch is loaded only in the process that learns (see rt_avg.acting_net).
+    from rt_avg.algos.sac1.learner import SAC1Learner
+
     return SAC1Learner(obs_dim, act_dim, cfg.agent, cfg.sac1, cfg.run.seed)
 
 
-def make_policy(cfg: Config, env: gym.Env, learner: SAC1Learner | None = None) -> Policy:
-    return build_policy(cfg, env, learner.actor if learner is not None else None)
+ALGORITHM = Algorithm("sac1", make_learner, learner_policy)
 
-
-ALGORITHM = Algorithm("sac1", make_learner, make_policy)
-
-__all__ = ["ALGORITHM", "SAC1Learner"]
+__all__ = ["ALGORITHM"]

@@ -34,7 +34,7 @@ from rt_avg.core import Transition
 from rt_avg.networks import MLP, ForwardCache
 from rt_avg.noise import NoiseStream
 from rt_avg.normalization import TDErrorScaler
-from rt_avg.policy import build_actor, build_critic
+from rt_avg.networks import build_actor, build_critic
 from rt_avg.squashed_gaussian import SquashedGaussianHead
 
 
@@ -128,7 +128,7 @@ class SAC1Learner:
             target.flat_param.lerp_(q.flat_param, self.sac.tau)
         self.updates += 1
         (q1, _), (q2, _) = q_exec
-        return {"losses/critic": ((q1 - y) ** 2 + (q2 - y) ** 2) / (sigma * sigma),
+        return {"losses/critic": ((q1 - y) * (q1 - y) + (q2 - y) * (q2 - y)) / (sigma * sigma),
                 "losses/actor": alpha * new.log_prob - q_min, "losses/td_error": y - q1,
                 "losses/q": q1, "losses/td_sigma": sigma, "losses/alpha": alpha,
                 "losses/entropy": -executed.log_prob}
