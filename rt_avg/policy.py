@@ -54,8 +54,7 @@ class Policy:
         self.act_dim = action_map.low.shape[0]
         self.action_map = action_map
         self.normalizer = ObservationNormalizer(obs_dim, enabled=cfg.normalize_obs)
-        self.head = SquashedGaussianHead(self.act_dim, cfg.std_param, cfg.log_std_min,
-                                         cfg.log_std_max)
+        self.head = SquashedGaussianHead.for_agent(self.act_dim, cfg)
         self.noise = NoiseStream(seed, 2, self.act_dim)  # acting noise
         self.version = 0
         self._zeros = [0.0] * self.act_dim

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from rt_avg.config import AgentConfig
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 LOG_2 = math.log(2.0)
@@ -64,6 +67,11 @@ class SquashedGaussianHead:
         self.act_dim = act_dim
         self.scale = log_std_scale(std_param)
         self.lo, self.hi = log_std_min, log_std_max
+
+    @classmethod
+    def for_agent(cls, act_dim: int, cfg: "AgentConfig") -> "SquashedGaussianHead":
+        """The head an ``agent`` config section describes (std parameterisation, clamp)."""
+        return cls(act_dim, cfg.std_param, cfg.log_std_min, cfg.log_std_max)
 
     def sample(self, out: Sequence[float], eps: Sequence[float]) -> HeadSample:
         """``out`` is one row [mu, h] of the actor's output; ``eps`` its standard-normal noise."""

@@ -65,10 +65,9 @@ class AVGLearner:
         self.critic_opt = FlatAdam(self.critic.flat_param, self.critic.flat_grad, cfg.critic_lr,
                                    betas, cfg.adam_eps)
         self.td_scaler = TDErrorScaler(enabled=cfg.scale_td, return_rule=cfg.td_return_rule)
-        self.head = SquashedGaussianHead(act_dim, cfg.std_param, cfg.log_std_min,
-                                         cfg.log_std_max)
+        self.head = SquashedGaussianHead.for_agent(act_dim, cfg)
         self.noise = NoiseStream(seed, 1, act_dim)  # next-action noise
-        self.updates = 0
+        # Buffers reused by every update (no allocation on the learning path).
         self._obs2 = torch.empty(2, obs_dim)
         self._critic_in = torch.empty(3, obs_dim + act_dim)
         self._one = torch.ones(1, 1)
@@ -76,6 +75,7 @@ class AVGLearner:
         # Float views of the output biases (numpy views of the live parameters).
         self._actor_out_bias = self.actor.out.bias.numpy()
         self._critic_out_bias = self.critic.out.bias.numpy()
+        self.updates = 0
 
     def update(self, t: Transition) -> dict[str, float]:
         """One AVG update from one transition; returns its metrics."""

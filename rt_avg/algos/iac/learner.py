@@ -105,8 +105,7 @@ class IACLearner:
                                    betas, cfg.adam_eps)
         # Fed the raw reward; G is the discounted return G <- gamma G + R.
         self.td_scaler = TDErrorScaler(cfg.scale_td, cfg.td_return_rule, cfg.gamma)
-        self.head = SquashedGaussianHead(act_dim, cfg.std_param, cfg.log_std_min,
-                                         cfg.log_std_max)
+        self.head = SquashedGaussianHead.for_agent(act_dim, cfg)
         self.updates = 0
         self._obs2 = torch.empty(2, obs_dim)
         self._one = torch.ones(1, 1)

@@ -63,8 +63,7 @@ class SAC1Learner:
                                   cfg.adam_eps)
         self.target_entropy = -float(act_dim)
         self.td_scaler = TDErrorScaler(cfg.scale_td, cfg.td_return_rule)
-        self.head = SquashedGaussianHead(act_dim, cfg.std_param, cfg.log_std_min,
-                                         cfg.log_std_max)
+        self.head = SquashedGaussianHead.for_agent(act_dim, cfg)
         self.noise = NoiseStream(seed, 1, act_dim)  # A' first, then the actor's A~
         self.updates = 0
         self._obs2 = torch.empty(2, obs_dim)
