@@ -18,36 +18,11 @@ from rt_avg.envs.ur5.rtde_driver import RTDEDriver
 from rt_avg.envs.ur5.safety import ProtectiveStopPolicy
 from rt_avg.envs.ur5.standin import TwinController
 from rt_avg.envs.ur5.task import URReacherEnv
+from ur5_sim import HOST, PERIOD, make, run, sim  # noqa: F401 (sim: a fixture)
 from rt_avg.envs.ur5.workspace import Workspace
 
-HOST = "10.0.0.2"
-PERIOD = 0.008
 HOME = Workspace().home_q_rad
 QD = np.array([0.0, 0.1, -0.1, 0.0, 0.0, 0.0])
-
-
-def make(controller: TwinController, **kwargs) -> RTDEDriver:
-    kwargs.setdefault("run_loop", False)
-    return RTDEDriver(HOST, control_factory=controller.RTDEControlInterface,
-                      receive_factory=controller.RTDEReceiveInterface,
-                      dashboard_factory=controller.DashboardClient, clock=controller.clock,
-                      **kwargs)
-
-
-def run(driver: RTDEDriver, clock: SimClock, seconds: float) -> None:
-    for _ in range(int(round(seconds / PERIOD))):
-        driver.tick()
-        clock.advance(PERIOD)
-
-
-@pytest.fixture
-def sim():
-    clock = SimClock()
-    controller = TwinController(host=HOST, clock=clock)
-    driver = make(controller)
-    driver.connect()
-    yield controller, clock, driver
-    driver.close()
 
 
 def test_is_a_driver():

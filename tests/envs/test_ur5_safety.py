@@ -17,46 +17,21 @@ from rt_avg import config as C
 from rt_avg.config import ConfigError
 from rt_avg.environments import make_env
 from rt_avg.envs.ur5 import rtde_driver
-from rt_avg.envs.ur5.clock import MonotonicClock, SimClock
+from rt_avg.envs.ur5.clock import MonotonicClock
 from rt_avg.envs.ur5.driver import URConnectionError, URError, URProgramStoppedError, URSafetyError
 from rt_avg.envs.ur5.rtde_driver import RTDEDriver
 from rt_avg.envs.ur5.standin import TwinController
 from rt_avg.envs.ur5.task import URReacherEnv
+from ur5_sim import HOST, PERIOD, make, run, sim  # noqa: F401 (sim: a fixture)
 from rt_avg.envs.ur5.twin import PROGRAM_STOP_DECEL
 from rt_avg.envs.ur5.twin_driver import TwinDriver
 from rt_avg.envs.ur5.workspace import Workspace
 from rt_avg.realtime.task import RealtimeTask, ResetInterrupted
 
-HOST = "10.0.0.2"
-PERIOD = 0.008
 QD = np.array([0.0, 0.3, -0.3, 0.0, 0.0, 0.0])
 HOME = Workspace().home_q_rad
 # the twin's arm decelerates from 0.3 rad/s at PROGRAM_STOP_DECEL when its program stops
 PROGRAM_STOP_S = 0.3 / PROGRAM_STOP_DECEL
-
-
-def make(controller: TwinController, **kwargs) -> RTDEDriver:
-    kwargs.setdefault("run_loop", False)
-    return RTDEDriver(HOST, control_factory=controller.RTDEControlInterface,
-                      receive_factory=controller.RTDEReceiveInterface,
-                      dashboard_factory=controller.DashboardClient, clock=controller.clock,
-                      **kwargs)
-
-
-def run(driver: RTDEDriver, clock: SimClock, seconds: float) -> None:
-    for _ in range(int(round(seconds / PERIOD))):
-        driver.tick()
-        clock.advance(PERIOD)
-
-
-@pytest.fixture
-def sim():
-    clock = SimClock()
-    controller = TwinController(host=HOST, clock=clock)
-    driver = make(controller)
-    driver.connect()
-    yield controller, clock, driver
-    driver.close()
 
 
 def moving(controller: TwinController) -> bool:
