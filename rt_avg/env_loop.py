@@ -20,7 +20,7 @@ import numpy as np
 
 from rt_avg.core import Acting, Transition
 from rt_avg.environments import episode_seed
-from rt_avg.realtime.task import ResetInterrupted
+from rt_avg.core import ResetInterrupted
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from rt_avg.envs.create2.driver import Create2Driver, Create2SilentError
 from rt_avg.envs.create2.emulator import Emulator
-from rt_avg.realtime.pacing import Pacer
+from rt_avg.pacing import Pacer
 
 
 class StepClock(Protocol):

@@ -31,7 +31,7 @@ from rt_avg.envs.create2.clock import StepClock
 from rt_avg.envs.create2.driver import WAKE_PULSE_S, Create2Driver, SensorFrame, motion_between
 from rt_avg.envs.create2.oi import Mode
 from rt_avg.envs.create2.settings import from_mapping
-from rt_avg.realtime.task import ResetInterrupted
+from rt_avg.core import ResetInterrupted
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ from rt_avg.envs.ur5.safety import (
     ProtectiveStopSupervisor,
     safety_mode_name,
 )
-from rt_avg.realtime.task import ResetInterrupted
+from rt_avg.core import ResetInterrupted
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from rt_avg.env_loop import EnvLoop
 from rt_avg.environments import make_env
 from rt_avg.finite import NonFiniteError, check_env_step, check_observation
 from rt_avg.policy import env_dims
-from rt_avg.realtime.pacing import Pacer
+from rt_avg.pacing import Pacer
 from rt_avg.realtime.sink import Sink
-from rt_avg.realtime.task import RealtimeTask
+from rt_avg.core import RealtimeTask
 from rt_avg.realtime.timing import ENV_FIELDS, TimingBuffer
 
 

@@ -26,7 +26,7 @@ from ur5_sim import HOST, PERIOD, make, run, sim  # noqa: F401 (sim: a fixture)
 from rt_avg.envs.ur5.twin import PROGRAM_STOP_DECEL
 from rt_avg.envs.ur5.twin_driver import TwinDriver
 from rt_avg.envs.ur5.workspace import Workspace
-from rt_avg.realtime.task import RealtimeTask, ResetInterrupted
+from rt_avg.core import RealtimeTask, ResetInterrupted
 
 QD = np.array([0.0, 0.3, -0.3, 0.0, 0.0, 0.0])
 HOME = Workspace().home_q_rad

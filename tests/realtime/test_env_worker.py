@@ -10,7 +10,7 @@ from helpers import quick_config
 from rt_avg.channels import LatestChannel, transition_dtype
 from rt_avg.env_loop import EnvLoop
 from rt_avg.realtime.env_worker import EnvWorker
-from rt_avg.realtime.task import ResetInterrupted
+from rt_avg.core import ResetInterrupted
 from rt_avg.channels import weights_dtype
 
 
