@@ -2,7 +2,7 @@
 lockstep for the deterministic twin.
 
 All durations are robot seconds (simulated seconds on the twin).  Steps on the wall clock
-are paced by the real-time runners' own :class:`~rt_avg.realtime.pacing.Pacer`.
+are paced by the real-time runners' own :class:`~rt_avg.pacing.Pacer`.
 """
 
 from __future__ import annotations

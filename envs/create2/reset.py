@@ -13,7 +13,7 @@
 
 Every manoeuvre re-sends its wheel command each ``refresh_s`` so the driver's watchdog
 never stops it, and ends with 0/0.  ``interrupt()`` (from another thread) stops the wheels at
-once and makes the running sequence raise :class:`~rt_avg.realtime.task.ResetInterrupted`;
+once and makes the running sequence raise :class:`~rt_avg.core.ResetInterrupted`;
 no wheel command is sent after it.
 """
 

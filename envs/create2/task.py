@@ -272,7 +272,7 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def stop(self) -> None:
         """Command zero wheel speed now (the episode continues); a reset in progress is cut
-        short and raises :class:`~rt_avg.realtime.task.ResetInterrupted`.  Any thread."""
+        short and raises :class:`~rt_avg.core.ResetInterrupted`.  Any thread."""
         self._require_open()
         with self._reset_lock:
             if self._resetting:

@@ -112,7 +112,7 @@ class URDriver(Protocol):
                   abort: threading.Event | None = None) -> None:
         """Stop, move (linear in joint space) to ``q``, and return with the arm at rest.
         When ``abort`` is set meanwhile (from another thread), stop the arm and raise
-        :class:`~rt_avg.realtime.task.ResetInterrupted`."""
+        :class:`~rt_avg.core.ResetInterrupted`."""
 
     def close(self) -> None:
         """Stop and release the link.  Idempotent."""

@@ -29,7 +29,7 @@ What ``step`` does:
 ``reset``: stop, moveJ to the home pose, settle, draw a new target.  The first ``reset``
 connects (no connection is made in the constructor).  ``stop()`` from another thread (a
 runner shutting down) or Ctrl-C cuts a reset short: the arm is stopped and the reset raises
-(:class:`~rt_avg.realtime.task.ResetInterrupted` for ``stop()``).
+(:class:`~rt_avg.core.ResetInterrupted` for ``stop()``).
 """
 
 from __future__ import annotations
@@ -352,7 +352,7 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
 
     def stop(self) -> None:
         """Command zero velocity now (speedStop); a reset in progress (move home) is cut
-        short and raises :class:`~rt_avg.realtime.task.ResetInterrupted`.  Idempotent, any thread; a no-op before
+        short and raises :class:`~rt_avg.core.ResetInterrupted`.  Idempotent, any thread; a no-op before
         connecting."""
         with self._reset_lock:
             if self._resetting:
