@@ -1,6 +1,6 @@
 """Typed, frozen run configuration loaded from YAML and validated once, at the edge.
 
-A config file has four sections (every key optional, defaults below)::
+A config file has seven sections (every key optional, defaults below)::
 
     env:      {id: Hopper-v5, action_mode: clip, kwargs: {}}
     agent:    {actor_lr: ..., critic_lr: ..., beta1: 0, entropy_coef: ..., gamma: ...}
@@ -27,6 +27,9 @@ from typing import Any, Literal, Mapping, TypeVar
 
 import yaml
 
+from rt_avg.algos import check_algo_name, is_batch
+from rt_avg.core import ConfigError
+
 ActionMode = Literal["clip", "rescale"]
 Activation = Literal["leaky_relu", "relu", "tanh"]
 StdParam = Literal["published", "log_std"]
@@ -36,8 +39,8 @@ WandbMode = Literal["online", "offline", "disabled"]
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A config value is unknown, of the wrong type or out of range."""
+# ConfigError lives in the shared vocabulary (rt_avg.core), so that rt_avg.algos can raise it
+# without importing this module; it is re-exported here, where most code imports it from.
 
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
@@ -343,11 +346,7 @@ def _check_consistency(cfg: Config) -> None:
         if any(c < 0 for c in cpus):
             raise ConfigError(f"realtime.cpu_affinity.{role}: got {list(cpus)!r}, expected a "
                               "list of CPU numbers >= 0, e.g. [0]")
-    from rt_avg.algos import check_algo_name
-
     check_algo_name(a.algo)
-    from rt_avg.algos import is_batch
-
     if is_batch(a.algo) and cfg.run.mode != "inline":
         raise ConfigError(f"run.mode: got {cfg.run.mode!r}, but agent.algo {a.algo!r} is a batch "
                           "learner (Stable-Baselines3), which runs inline only")
@@ -375,8 +374,7 @@ def to_dict(cfg: Any) -> dict:
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return v
-    return {k: plain(v) if not isinstance(v, dict) else plain(v)
-            for k, v in dataclasses.asdict(cfg).items()}
+    return {k: plain(v) for k, v in dataclasses.asdict(cfg).items()}
 
 
 def config_dir() -> Path:

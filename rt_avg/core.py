@@ -39,6 +39,12 @@ if TYPE_CHECKING:  # the acting side runs without torch
     import torch
 
 
+class ConfigError(ValueError):
+    """Bad input: a config value, flag or file that is unknown, of the wrong type or out of
+    range; the message names the field and what is allowed (also importable from
+    :mod:`rt_avg.config`)."""
+
+
 @dataclass
 class Transition:
     """One step of experience (observations normalised, float32)."""

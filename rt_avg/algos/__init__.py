@@ -15,6 +15,8 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from rt_avg.core import ConfigError
+
 if TYPE_CHECKING:
     import gymnasium as gym
 
@@ -44,8 +46,6 @@ class Algorithm:
 
 def check_algo_name(name: str) -> None:
     """Raise ConfigError naming ``agent.algo`` unless ``name`` is known or a module path."""
-    from rt_avg.config import ConfigError
-
     if name in INCREMENTAL or name in BATCH:
         return
     if ":" in name and all(name.split(":", 1)):
@@ -60,8 +60,6 @@ def is_batch(name: str) -> bool:
 
 def get(name: str) -> Algorithm:
     """The incremental algorithm called ``name`` (a built-in name or ``module:NAME``)."""
-    from rt_avg.config import ConfigError
-
     check_algo_name(name)
     if name in BATCH:
         raise ConfigError(f"agent.algo: {name} is a batch learner; it runs inline only "
