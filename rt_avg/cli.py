@@ -80,6 +80,17 @@ def _check_train_flags(args: argparse.Namespace) -> None:
                               "with --set)")
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: an integer >= 1 (e.g. --episodes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {value}, expected an integer >= 1")
+    return value
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, run_path, resume = _resolve_train_config(args)
     from rt_avg.shutdown import StopRequest
@@ -197,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate the deterministic policy of a run")
     e.add_argument("run_dir")
-    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument("--episodes", type=_at_least_one, default=10,
+                   help="episodes to run (>= 1; default 10)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from rt_avg.config import ConfigError, EnvConfig
+from rt_avg.env_kwargs import check_kwarg_values
 
 
 def register_all(dm_control: bool = True) -> None:
@@ -73,8 +74,9 @@ class ChecksKwargs(Protocol):
 
 
 def validate_env_config(cfg: EnvConfig) -> None:
-    """Check the env id and that ``env.kwargs`` names parameters the env accepts, without
-    creating the env (which for a robot would open its connection)."""
+    """Check the env id and that ``env.kwargs`` names parameters the env accepts with values
+    of the types it declares (:mod:`rt_avg.env_kwargs`), without creating the env (which for
+    a robot would open its connection)."""
     validate_env_id(cfg.id)
     if not cfg.kwargs:
         return
@@ -85,15 +87,15 @@ def validate_env_config(cfg: EnvConfig) -> None:
         params = inspect.signature(target).parameters
     except (ValueError, TypeError, ImportError):
         return  # nothing to check against
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    allowed = sorted(n for n, p in params.items()
-                     if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self")
-    allowed_all = set(allowed) | {"max_episode_steps", "render_mode"}
-    for key in cfg.kwargs:
-        if key not in allowed_all:
-            raise ConfigError(f"env.kwargs.{key}: {cfg.id} has no such parameter; allowed: "
-                              f"{', '.join(allowed)}")
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        allowed = sorted(n for n, p in params.items()
+                         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self")
+        allowed_all = set(allowed) | {"max_episode_steps", "render_mode"}
+        for key in cfg.kwargs:
+            if key not in allowed_all:
+                raise ConfigError(f"env.kwargs.{key}: {cfg.id} has no such parameter; "
+                                  f"allowed: {', '.join(allowed)}")
+    check_kwarg_values(cfg.id, target, dict(cfg.kwargs))
     if isinstance(target, ChecksKwargs):
         try:
             target.check_kwargs(dict(cfg.kwargs))

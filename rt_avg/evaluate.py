@@ -52,6 +52,10 @@ def _returns(env: gym.Env, act: Callable[[np.ndarray], np.ndarray], seed: int,
 
 
 def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
+    """The deterministic policy of ``run_path``'s newest usable checkpoint over ``episodes``
+    (>= 1) episodes."""
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ConfigError(f"--episodes: got {episodes!r}, expected an integer >= 1")
     check_run_path(Path(run_path), "run_dir", existing=True)
     run_dir = RunDirectory(run_path)
     cfg = run_dir.load_config()
