@@ -34,6 +34,7 @@ ActionMode = Literal["clip", "rescale"]
 Activation = Literal["leaky_relu", "relu", "tanh"]
 StdParam = Literal["published", "log_std"]
 Mode = Literal["inline", "async", "sequential"]
+CheckpointErrors = Literal["stop", "continue"]
 TDReturnRule = Literal["termination", "episode_end"]
 WandbMode = Literal["online", "offline", "disabled"]
 T = TypeVar("T")
@@ -140,6 +141,10 @@ class RunConfig:
     """Learner threads (1: an update is too small to split; more than cores only waits)."""
     learning_starts: int = field(default=0, metadata=_range(0))
     """Act without updating for this many steps (0 = learn from the first transition)."""
+    checkpoint_errors: CheckpointErrors = "stop"
+    """A periodic checkpoint the disk refuses (full, read-only) is an event and a warning in
+    every mode; stop: the run then stops (the older checkpoints stay); continue: it goes on
+    without that checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,10 @@ class RealtimeConfig:
     fresh weights every cycle."""
     watchdog_s: float = field(default=5.0, metadata=_range(0.0, 3600.0, lo_open=True))
     """No new transition for this long is logged as a stall."""
+    actor_timeout_s: float = field(default=60.0, metadata=_range(0.0, 3600.0, lo_open=True))
+    """The longest the driver waits for an actor to answer (a liveness check, the final
+    checkpoint, the logs); one that does not answer in time is counted as frozen and the
+    run ends with what the others still hold."""
     robot_resource: str | None = None
     """Ray custom resource the EnvActor asks a sliver of (e.g. "robot")."""
     cpu_affinity: CpuAffinity = field(default_factory=CpuAffinity)
