@@ -1,14 +1,23 @@
 """Create-Mover: drive forward, avoid walls (SenseAct's Create2MoverEnv, as a Gymnasium env).
 
+The defaults follow SenseAct's ``create2_mover_env.py`` and its example
+``examples/advanced/create2_mover.py`` field by field (docs/robots.md has the table):
+
 * Action: (left, right) wheel speeds in mm/s, Box [-150, 150]^2; out-of-range or
   non-finite actions are clipped (NaN -> 0) before anything reaches the wire.
-* Observation (8): the six light-bump signals (packets 46-51) as ``1/sqrt(x - 4.2)``
-  scaled so that x = 20 maps to -1 and x = 4095 to +1 (x clipped to [20, 4095]), then the
-  previous action / 150.
-* Reward: 0.15 x the distance (mm) driven during the step, from the wheel encoders
-  (packets 43, 44; SenseAct read packet 19, which is wrong on firmware before 3.3.0).
-* ``terminated`` on a bump, a wheel drop, a cliff or docking seen in any frame of the
-  step; ``truncated`` after ``max_episode_steps``.  The wheels are stopped at episode end.
+* Observation (8): the six light-bump signals (packets 46-51) as ``s = 1/sqrt(max(1, x - 4.2))``
+  scaled linearly so that x = 20 maps to -1 and x = 4095 to +1.  As in SenseAct, signals
+  below 20 are not clipped: they reach :data:`LIGHT_BUMP_FLOOR` (about -7.34) at x <= 5.2.
+  ``clip_light_bumps=True`` clips the signal to [20, 4095] (observations in [-1, 1]).
+  Then the previous wheel command / 150 (0 after a reset).
+* Reward: 0.15 x the distance (mm) driven during the step, the sum of the distance packet
+  (19) over the step's stream frames, as SenseAct.  ``reward_source="encoders"`` takes the
+  distance from the wheel encoders (packets 43, 44) instead: the distance packet reads
+  wrong on firmware before 3.3.0.
+* ``terminated`` on a bump, a wheel drop or a cliff in any frame of the step, or when the
+  last frame's charging sources read exactly 2 (home base) as in SenseAct; ``truncated``
+  after ``max_episode_steps`` (600: SenseAct's 90 s episodes of 150 ms).  The wheels are
+  stopped at episode end.
 
 Backends: ``"hardware"`` opens ``port``; ``"twin"`` starts an ``Emulator`` on a pty and
 connects to it the same way.  ``twin_clock="lockstep"`` (default) advances the twin
@@ -37,7 +46,8 @@ import numpy as np
 
 from rt_avg.envs.create2 import oi
 from rt_avg.envs.create2.clock import LockstepClock, StepClock, WallClock
-from rt_avg.envs.create2.driver import Create2Driver, DriverConfig, SensorFrame, motion_between
+from rt_avg.envs.create2.driver import (DEFAULT_STREAM_PACKETS, Create2Driver, DriverConfig,
+                                        SensorFrame, motion_between)
 from rt_avg.envs.create2.emulator import TICK_S, Emulator, TwinConfig
 from rt_avg.envs.create2.reset import ResetConfig, ResetRoutine
 from rt_avg.envs.create2.sim import ArenaConfig
@@ -46,16 +56,46 @@ log = logging.getLogger(__name__)
 
 ACTION_LIMIT_MM_S = 150.0
 REWARD_PER_MM = 0.15
+#: SenseAct's episode: 90 s of 150 ms steps (examples/advanced/create2_mover.py)
+EPISODE_STEPS = 600
 _LB_BETA = 4.2
 _LB_LOW, _LB_HIGH = 20.0, 4095.0
 _S_LOW, _S_HIGH = 1.0 / math.sqrt(_LB_LOW - _LB_BETA), 1.0 / math.sqrt(_LB_HIGH - _LB_BETA)
+#: the lowest light-bump feature (signal <= 5.2, where SenseAct's max(1, x - 4.2) floors)
+LIGHT_BUMP_FLOOR = 2.0 * (1.0 - _S_LOW) / (_S_HIGH - _S_LOW) - 1.0
+#: the stream carries the distance and angle packets too (SenseAct's reward reads 19)
+STREAM_PACKETS = tuple(sorted({*DEFAULT_STREAM_PACKETS, oi.DISTANCE, oi.ANGLE}))
+RewardSource = Literal["distance_packet", "encoders"]
 
 
-def light_bump_features(signals: np.ndarray) -> np.ndarray:
-    """Light-bump signals (0-4095) -> [-1, 1]: inverse square root, 20 -> -1, 4095 -> +1."""
-    x = np.clip(np.asarray(signals, dtype=np.float64), _LB_LOW, _LB_HIGH)
-    s = 1.0 / np.sqrt(x - _LB_BETA)
-    return np.clip(2.0 * (s - _S_LOW) / (_S_HIGH - _S_LOW) - 1.0, -1.0, 1.0)
+def light_bump_features(signals: np.ndarray, clip: bool = False) -> np.ndarray:
+    """Light-bump signals (0-4095) -> features: ``1/sqrt(max(1, x - 4.2))`` scaled so that
+    20 -> -1 and 4095 -> +1 (SenseAct's ``Create2LightBumpDim``); below 20 the feature goes
+    on down to :data:`LIGHT_BUMP_FLOOR`.  ``clip`` first clips x to [20, 4095]."""
+    x = np.asarray(signals, dtype=np.float64)
+    if clip:
+        x = np.clip(x, _LB_LOW, _LB_HIGH)
+    s = 1.0 / np.sqrt(np.maximum(1.0, x - _LB_BETA))
+    return 2.0 * (s - _S_LOW) / (_S_HIGH - _S_LOW) - 1.0
+
+
+def mover_observation(frame: SensorFrame, prev_action: np.ndarray,
+                      clip_light_bumps: bool = False) -> np.ndarray:
+    """The task's observation (float32, 8): :func:`light_bump_features` of packets 46-51 in
+    ``frame``, then ``prev_action`` (mm/s) / 150."""
+    signals = np.array([frame[p] for p in oi.LIGHT_BUMP_SIGNALS], dtype=np.float64)
+    obs = np.concatenate([light_bump_features(signals, clip=clip_light_bumps),
+                          np.asarray(prev_action, dtype=np.float64) / ACTION_LIMIT_MM_S])
+    low = -1.0 if clip_light_bumps else LIGHT_BUMP_FLOOR
+    return np.concatenate([np.clip(obs[:6], low, 1.0), np.clip(obs[6:], -1.0, 1.0)]).astype(np.float32)
+
+
+def step_distances_mm(start: SensorFrame, frames: list[SensorFrame]) -> tuple[float, float]:
+    """(distance packet, encoders): mm driven from ``start`` to the last of ``frames`` (the
+    step's frames, in order), as the sum of the frames' distance packets (19: each holds
+    the travel since the frame before it) and from the encoder counts."""
+    packet_mm = float(sum(f[oi.DISTANCE] for f in frames))
+    return packet_mm, motion_between(start, frames[-1])[0] if frames else 0.0
 
 
 def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None:
@@ -93,7 +133,9 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         backend: Literal["twin", "hardware"] = "twin",
         port: str | None = None,
         dt_s: float = 0.15,
-        max_episode_steps: int = 200,
+        max_episode_steps: int = EPISODE_STEPS,
+        reward_source: RewardSource = "distance_packet",
+        clip_light_bumps: bool = False,
         brc_wake: bool = False,
         oi_mode: Literal["safe", "full"] = "safe",
         twin_clock: Literal["lockstep", "realtime"] = "lockstep",
@@ -116,6 +158,9 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) \
                 or max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be an int >= 1; got {max_episode_steps!r}")
+        _check_choice("reward_source", reward_source, ("distance_packet", "encoders"))
+        if not isinstance(clip_light_bumps, bool):
+            raise ValueError(f"clip_light_bumps must be True or False; got {clip_light_bumps!r}")
         if not isinstance(brc_wake, bool):
             raise ValueError(f"brc_wake must be True or False; got {brc_wake!r}")
         _check_choice("oi_mode", oi_mode, ("safe", "full"))
@@ -133,8 +178,13 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"guard must be True, False or None; got {guard!r}")
 
         self.backend, self.max_episode_steps, self.oi_mode = backend, max_episode_steps, oi_mode
+        self.reward_source: RewardSource = reward_source
+        self.clip_light_bumps = clip_light_bumps
         self.action_space = gym.spaces.Box(-ACTION_LIMIT_MM_S, ACTION_LIMIT_MM_S, (2,), np.float32)
-        self.observation_space = gym.spaces.Box(-1.0, 1.0, (8,), np.float32)
+        low = np.full(8, -1.0, dtype=np.float32)
+        if not clip_light_bumps:
+            low[:6] = np.float32(LIGHT_BUMP_FLOOR)  # mover_observation clips to the float32
+        self.observation_space = gym.spaces.Box(low, 1.0, (8,), np.float32)
 
         lockstep = backend == "twin" and twin_clock == "lockstep"
         self._emulator: Emulator | None = None
@@ -150,6 +200,7 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         try:
             self._driver = Create2Driver(DriverConfig(
                 port=port, oi_mode=oi_mode, brc_wake=brc_wake, speed_limit_mm_s=ACTION_LIMIT_MM_S,
+                stream_packets=STREAM_PACKETS,
                 command_timeout_s=watchdog_s, frame_timeout_s=silence_s, guard=guard),
                 brc=None if self._emulator is None else self._emulator.set_brc)
         except BaseException:
@@ -224,6 +275,7 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
                              f"{np.shape(action)}")
         a = np.clip(np.nan_to_num(a, nan=0.0, posinf=ACTION_LIMIT_MM_S, neginf=-ACTION_LIMIT_MM_S),
                     -ACTION_LIMIT_MM_S, ACTION_LIMIT_MM_S)
+        a = np.trunc(a)  # SenseAct sends action.astype('i'): whole mm/s, toward zero
         try:
             left, right = self._driver.drive_direct(float(a[0]), float(a[1]))
             if self._cycle_waiter is not None:
@@ -235,9 +287,10 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
             latest = frames[-1] if frames else self._driver.latest_frame()
             assert latest is not None
             assert self._last_frame is not None  # set by reset
-            distance_mm, _ = motion_between(self._last_frame, latest)
+            packet_mm, encoder_mm = step_distances_mm(self._last_frame, frames)
+            distance_mm = packet_mm if self.reward_source == "distance_packet" else encoder_mm
             self._last_seq, self._last_frame = latest.seq, latest
-            events = _events(frames or [latest])
+            events = mover_events(frames or [latest])
             self._steps += 1
             terminated = any(events.values())
             truncated = not terminated and self._steps >= self.max_episode_steps
@@ -251,6 +304,8 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         stats = self._driver.stats()
         info = {
             "distance_mm": float(distance_mm),
+            "distance_packet_mm": packet_mm,
+            "encoder_distance_mm": float(encoder_mm),
             "frames": len(frames),
             **events,
             "oi_mode": int(latest[35]),
@@ -286,9 +341,7 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ---- helpers ------------------------------------------------------------------
     def _observe(self, frame: SensorFrame) -> np.ndarray:
-        signals = np.array([frame[p] for p in oi.LIGHT_BUMP_SIGNALS], dtype=np.float64)
-        obs = np.concatenate([light_bump_features(signals), self._prev_action / ACTION_LIMIT_MM_S])
-        return np.clip(obs, -1.0, 1.0).astype(np.float32)
+        return mover_observation(frame, self._prev_action, self.clip_light_bumps)
 
     def _require_open(self) -> None:
         if not self._finalizer.alive:
@@ -302,13 +355,15 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
             log.error("create2: could not stop the wheels after an error: %s", exc)
 
 
-def _events(frames: list[SensorFrame]) -> dict[str, bool]:
-    """Episode-ending events seen in any frame of the step."""
+def mover_events(frames: list[SensorFrame]) -> dict[str, bool]:
+    """Episode-ending events: bumps, wheel drops and cliffs in any frame of the step; docked
+    when the last frame's charging sources (packet 34) read exactly 2, the home base alone
+    (SenseAct ``create2_mover_env.py`` ``_calc_reward``)."""
     return {
         "bump": any(f[7] & 0b0011 for f in frames),
         "wheel_drop": any(f[7] & 0b1100 for f in frames),
         "cliff": any(f[c] for f in frames for c in oi.CLIFF_FLAGS),
-        "docked": any(f[34] & 0b10 for f in frames),
+        "docked": frames[-1][34] == 2,
     }
 
 

@@ -7,15 +7,22 @@ Reach a random target with the UR5's fingertip by commanding joint speeds.
   frame's y-z plane.  ``n_joints`` 1..6 moves the joints in
   :data:`rt_avg.envs.ur5.workspace.MOVING_JOINTS`; from 3 joints on the comparison is in x-y-z.
 * observation (float32): joint angles (n, rad), joint speeds / speed_max (n), fingertip
-  minus target (2 or 3, m), previous action / speed_max (n, in [-1, 1]).
+  minus target (2 or 3, m), previous action / speed_max (n, in [-1, 1]).  As in SenseAct the
+  previous action after a reset is drawn uniformly from the action box
+  (``reset_prev_action="zero"`` makes it 0: the arm is then truly at rest).
 * action (float32, rad/s): joint speeds, clipped to +-speed_max, sent with speedj at
   ``accel_max``.
 * reward: ``(-d + exp(-d^2 / 0.01)) * dt_s / 0.008`` with d the fingertip-target distance in m
   (largest, 1 * dt_s / 0.008, on target).
 * episodes last ``episode_s`` (100 steps of 40 ms); they are truncated, never terminated.
-* safety: when the fingertip leaves the box or a moving joint leaves its limits, the
-  agent's action is replaced by a speed (norm min(0.1, speed_max) rad/s) toward the last
-  configuration that was inside; the episode goes on and ``info`` counts the overrides.
+* safety (SenseAct's ``_handle_bounds_speedj``): when the fingertip leaves the box, the
+  action is replaced by a speed of norm min(0.1, speed_max) rad/s toward the joint angles
+  that put the fingertip on the nearest point of the box shrunk by 1 mm (computed once per
+  excursion), at acceleration clip(max|qd| * v0 / 0.05, 2, 5) rad/s^2 (v0: max|qd| when
+  the excursion began); when only a joint leaves its limits, that joint's command becomes
+  max|action| toward the limit, the others keep the action.  The episode goes on and
+  ``info`` counts the overrides.  SenseAct tests the controller's target angles; this
+  task tests the measured ones (the driver's state has no target angles).
 
 What ``step`` does:
 
@@ -26,7 +33,9 @@ What ``step`` does:
   the state returned reflects the previous action; the observation carries that action.
   ``actuation_delay_s=dt_s`` gives the twin the same one-step lag.
 
-``reset``: stop, moveJ to the home pose, settle, draw a new target.  The first ``reset``
+``reset``: stop, moveJ to the home pose taking ``reset_move_s`` (SenseAct's 2 s; or at
+``reset_speed`` when given), wait until at rest, draw a new target, then the previous
+action.  The first ``reset``
 connects (no connection is made in the constructor).  ``stop()`` from another thread (a
 runner shutting down) or Ctrl-C cuts a reset short: the arm is stopped and the reset raises
 (:class:`~rt_avg.core.ResetInterrupted` for ``stop()``).
@@ -58,6 +67,12 @@ Backend = Literal["twin", "hardware"]
 REWARD_DT_S = 0.008       # SenseAct's reward scale: per 8 ms of the original task
 PRECISION_SCALE_M2 = 0.01  # exp(-d^2 / 0.01)
 RETURN_SPEED = 0.1        # rad/s, norm of the override command (SenseAct)
+#: SenseAct's box-override acceleration: enough to stop within this many rad ...
+BOUNDARY_OVERSHOOT_RAD = 0.05
+#: ... clipped to this range (rad/s^2)
+BOUNDARY_ACCEL = (2.0, 5.0)
+RESET_MOVE_S = 2.0        # SenseAct's movej_t: the move home takes 2 s
+MIN_RESET_SPEED = 0.1     # rad/s: see move_speed
 UR_MAX_JOINT_SPEED = 3.14  # rad/s: ur_rtde's absolute limit for speeds
 UR_MAX_ACCEL = 5.0        # rad/s^2: ur_rtde's absolute limit for accelerations
 TWIN_PSTOP_MARGIN_M = 0.1  # the twin's protective-stop limits: the workspace widened by these
@@ -91,6 +106,20 @@ def check_host(host: Any) -> str:
 def reach_reward(distance_m: float, dt_s: float) -> float:
     """SenseAct's "precision" reward for one step of ``dt_s`` seconds."""
     return (-distance_m + math.exp(-distance_m ** 2 / PRECISION_SCALE_M2)) * dt_s / REWARD_DT_S
+
+
+def move_speed(q_from: NDArray[np.float64], q_to: NDArray[np.float64], duration_s: float,
+               accel: float) -> float:
+    """Joint speed (rad/s) for which a trapezoidal move of the leading joint at ``accel``
+    takes ``duration_s``: SenseAct's moveJ gives a time (``movej_t``), ur_rtde's moveJ a
+    speed.  Too far to make it in time: the fastest move at ``accel`` (a triangle).  Never
+    below :data:`MIN_RESET_SPEED`: the driver's at-rest test (0.01 rad/s) cannot tell a
+    slower move from a standstill, so a short move ends sooner than ``duration_s``."""
+    distance = float(np.max(np.abs(np.asarray(q_to) - np.asarray(q_from))))
+    # distance = v * (T - v / a)  =>  v = a * (T - sqrt(T^2 - 4 D / a)) / 2
+    disc = duration_s ** 2 - 4.0 * distance / accel
+    v = accel * (duration_s - math.sqrt(disc)) / 2.0 if disc >= 0.0 else math.sqrt(distance * accel)
+    return min(UR_MAX_JOINT_SPEED, max(MIN_RESET_SPEED, v))
 
 
 def _check_range(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> float:
@@ -129,7 +158,13 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         twin_server: with ``backend="hardware"``, the socket path of a UR5 twin server
             (``python -m rt_avg.envs.ur5.twin_server``) to drive instead of a robot: the
             hardware driver runs unchanged against it.
-        reset_speed, reset_accel: moveJ speed (rad/s) and acceleration for ``reset``.
+        reset_move_s: the move home takes this long (s; SenseAct's ``movej_t`` 2 s): its
+            speed is chosen from the distance and ``reset_accel``.  Default 2 s unless
+            ``reset_speed`` is given.
+        reset_speed: move home at this joint speed (rad/s) instead.
+        reset_accel: moveJ acceleration (rad/s^2) for ``reset``.
+        reset_prev_action: "random" (SenseAct: the first observation's previous action is
+            drawn uniformly from the action box) or "zero".
         workspace: safety box, joint limits and home pose (default: SenseAct's).
         pstop_policy: protective-stop unlock delay and give-up limits.
         driver: use this driver instead of building one (tests, custom setups); if it is
@@ -149,7 +184,9 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                  accel_max: float = 1.4, actuation_delay_s: float = 0.0, sensor_noise: float = 0.0,
                  twin_period_s: float = 0.008, control_period_s: float = 0.008,
                  watchdog_s: float = 0.5, controller_watchdog_s: float = 0.1,
-                 reset_speed: float = 0.5, reset_accel: float = 1.4,
+                 reset_speed: float | None = None, reset_accel: float = 1.4,
+                 reset_move_s: float | None = None,
+                 reset_prev_action: Literal["random", "zero"] = "random",
                  workspace: Workspace | None = None, pstop_policy: ProtectiveStopPolicy | None = None,
                  driver: URDriver | None = None, twin_server: str | None = None,
                  render_mode: str | None = None) -> None:
@@ -179,7 +216,18 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         watchdog_s = _check_range("watchdog_s", watchdog_s, 0.0, 10.0, low_open=True)
         controller_watchdog_s = _check_range("controller_watchdog_s", controller_watchdog_s,
                                              0.0, 10.0, low_open=True)
-        reset_speed = _check_range("reset_speed", reset_speed, 0.0, UR_MAX_JOINT_SPEED, low_open=True)
+        if reset_speed is not None and reset_move_s is not None:
+            raise ValueError("give reset_speed (rad/s) or reset_move_s (s), not both; got "
+                             f"reset_speed={reset_speed!r}, reset_move_s={reset_move_s!r}")
+        if reset_speed is not None:
+            reset_speed = _check_range("reset_speed", reset_speed, 0.0, UR_MAX_JOINT_SPEED,
+                                       low_open=True)
+        elif reset_move_s is not None:
+            reset_move_s = _check_range("reset_move_s", reset_move_s, 0.0, 60.0, low_open=True)
+        else:
+            reset_move_s = RESET_MOVE_S
+        if reset_prev_action not in ("random", "zero"):
+            raise ValueError(f"reset_prev_action must be 'random' or 'zero', got {reset_prev_action!r}")
         reset_accel = _check_range("reset_accel", reset_accel, 0.0, UR_MAX_ACCEL, low_open=True)
         if backend == "twin" and driver is None and not _whole_multiple(dt_s, twin_period_s):
             raise ValueError(f"dt_s must be a whole number of twin_period_s={twin_period_s:g} s "
@@ -209,7 +257,9 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.speed_max = speed_max
         self.accel_max = accel_max
         self.reset_speed = reset_speed
+        self.reset_move_s = reset_move_s
         self.reset_accel = reset_accel
+        self.reset_prev_action = reset_prev_action
         self.workspace = workspace or Workspace()
         self.render_mode = render_mode
         self._joints = MOVING_JOINTS[n_joints]
@@ -259,7 +309,8 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._step_count = 0
         self._target = np.zeros(m)
         self._prev_action = np.zeros(n)
-        self._anchor_q = self.workspace.home_q_rad.copy()
+        self._return_q: NDArray[np.float64] | None = None  # box override's goal (moving joints)
+        self._boundary_speed = 0.0  # max |qd| when the fingertip left the box
         self._overrides = {"box": 0, "joints": 0}
         self._stats_at_reset = DriverStats()
         self._t0_s = 0.0
@@ -282,8 +333,11 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             self._abort.clear()
         try:
             self._driver.stop()
-            self._driver.move_home(self.workspace.home_q_rad, self.reset_speed, self.reset_accel,
-                                   abort=self._abort)
+            home = self.workspace.home_q_rad
+            speed = self.reset_speed if self.reset_speed is not None else move_speed(
+                self._driver.read_state().q, home, self.reset_move_s or RESET_MOVE_S,
+                self.reset_accel)
+            self._driver.move_home(home, speed, self.reset_accel, abort=self._abort)
         except BaseException:
             self._in_episode = False
             with contextlib.suppress(Exception):  # the reason the reset ended matters more
@@ -293,8 +347,10 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             with self._reset_lock:
                 self._resetting = False
         self._target = self._choose_target(options)
-        self._prev_action = np.zeros(self.n_joints)
-        self._anchor_q = self.workspace.home_q_rad.copy()
+        # SenseAct draws the previous action after the target (reacher_env.py _reset_)
+        self._prev_action = (self.np_random.uniform(-self.speed_max, self.speed_max, self.n_joints)
+                             if self.reset_prev_action == "random" else np.zeros(self.n_joints))
+        self._return_q = None
         self._overrides = {"box": 0, "joints": 0}
         self._stats_at_reset = DriverStats(**self._driver.stats.as_dict())
         self._step_count = 0
@@ -315,25 +371,21 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
 
         state = self._driver.read_state()
         command = np.zeros(6)
-        override = ""
+        override, accel = "", self.accel_max
         if not state.protective_stop:
-            command[list(self._joints)] = a
-            override = self._violation(state.q)
+            command[list(self._joints)], accel, override = self._safe_command(state, a)
             if override:
-                for reason in override.split("+"):
-                    self._overrides[reason] += 1
-                command[list(self._joints)] = self._return_speed(state.q)
-        self._driver.command_speed(command, self.accel_max)
+                self._overrides[override] += 1
+        self._driver.command_speed(command, accel)
         if self._stepped:
             self._driver.advance(self.dt_s)  # type: ignore[attr-defined]
         elif self._cycle_waiter is not None:
             self._cycle_waiter()  # the runner waits for the cycle boundary here
         state = self._driver.read_state()
 
-        self._prev_action = a
+        if not state.protective_stop:  # SenseAct keeps the last action through a stop
+            self._prev_action = a
         self._step_count += 1
-        if not self._violation(state.q, margin=True):
-            self._anchor_q = state.q.copy()
         obs, distance = self._observe(state)
         reward = reach_reward(distance, self.dt_s)
         truncated = self._step_count >= self.episode_steps
@@ -398,20 +450,32 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                 return fingertip_task(q)[list(self._axes)]
         raise RuntimeError("no target found: the joint limits hardly reach into the safety box")
 
-    def _violation(self, q: NDArray[np.float64], margin: bool = False) -> str:
-        """"" when inside; else "box", "joints" or "box+joints"."""
-        box_ok = self.workspace.box_inside(q, _INSIDE_MARGIN_M if margin else 0.0)
-        joints_ok = self.workspace.joints_inside(q, self._joints, _INSIDE_MARGIN_RAD if margin else 0.0)
-        return "+".join(name for name, ok in (("box", box_ok), ("joints", joints_ok)) if not ok)
-
-    def _return_speed(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Speeds of the moving joints toward the last configuration that was inside."""
-        idx = list(self._joints)
-        direction = self._anchor_q[idx] - q[idx]
-        norm = float(np.linalg.norm(direction))
-        if norm < 1e-9:
-            return np.zeros(len(idx))
-        return direction / norm * min(RETURN_SPEED, self.speed_max)
+    def _safe_command(self, state: JointState, a: NDArray[np.float64]
+                      ) -> tuple[NDArray[np.float64], float, str]:
+        """(moving-joint speeds, acceleration, override reason) for the action ``a``:
+        SenseAct's ``_handle_bounds_speedj`` (see the module docstring)."""
+        ws, idx, q = self.workspace, list(self._joints), state.q
+        if ws.box_inside(q):
+            self._return_q = None
+        else:
+            if self._return_q is None:  # once per excursion, as SenseAct
+                self._return_q = ws.return_point(q, self._joints, _INSIDE_MARGIN_M)
+                self._boundary_speed = float(np.max(np.abs(state.qd)))
+            direction = self._return_q - q[idx]
+            norm = float(np.linalg.norm(direction))
+            speed = direction / norm * min(RETURN_SPEED, self.speed_max) if norm > 0 \
+                else np.zeros(len(idx))
+            accel = float(np.max(np.abs(state.qd))) * self._boundary_speed / BOUNDARY_OVERSHOOT_RAD
+            return speed, float(np.clip(accel, *BOUNDARY_ACCEL)), "box"
+        if ws.joints_inside(q, self._joints):
+            return a, self.accel_max, ""
+        current = q[idx]
+        inside = np.clip(current, ws.angles_low_rad[idx] + _INSIDE_MARGIN_RAD,
+                         ws.angles_high_rad[idx] - _INSIDE_MARGIN_RAD)
+        out = inside != current
+        speed = a.copy()
+        speed[out] = np.sign(inside - current)[out] * float(np.max(np.abs(a)))
+        return speed, self.accel_max, "joints"
 
     def _observe(self, state: JointState) -> tuple[NDArray[np.float32], float]:
         idx = list(self._joints)

@@ -33,6 +33,12 @@ MOVING_JOINTS: dict[int, tuple[int, ...]] = {
 }
 
 
+_IK_ITERATIONS = 50
+_IK_TOLERANCE_M = 1e-4
+_IK_STEP_RAD = 1e-6
+_IK_DAMPING = 1e-6
+
+
 def target_axes(n_joints: int) -> tuple[int, ...]:
     """Task-frame axes compared with the target: y-z for the planar task, else x-y-z."""
     return (1, 2) if n_joints <= 2 else (0, 1, 2)
@@ -84,6 +90,32 @@ class Workspace:
         q = np.asarray(q)[idx]
         return bool(np.all(q >= self.angles_low_rad[idx] + margin_rad)
                     and np.all(q <= self.angles_high_rad[idx] - margin_rad))
+
+    def return_point(self, q: NDArray[np.float64], joints: tuple[int, ...],
+                     margin_m: float) -> NDArray[np.float64]:
+        """Angles of ``joints`` (the others as in ``q``) that put the fingertip on the point of
+        the box shrunk by ``margin_m`` nearest to where it is at ``q``, on the task's axes
+        (:func:`target_axes`: y-z for up to 2 joints, whose plane of motion is y-z up to the
+        base angle's tilt); the current angles when no such angles are found.
+
+        The box-violation override of SenseAct's reacher steers there; it solves a 6-joint
+        IK keeping the tool orientation and uses the moving joints of that solution, while
+        here only the moving joints are solved for, so the fingertip lands on the point."""
+        q = np.asarray(q, dtype=np.float64)
+        goal = np.clip(fingertip_task(q), self.box_low_m + margin_m, self.box_high_m - margin_m)
+        idx, axes = list(joints), list(target_axes(len(joints)))
+        x = q.copy()
+        for _ in range(_IK_ITERATIONS):  # damped least squares from the current angles
+            err = (goal - fingertip_task(x))[axes]
+            if float(np.linalg.norm(err)) < _IK_TOLERANCE_M:
+                return x[idx]
+            jac = np.empty((len(axes), len(idx)))
+            for k, j in enumerate(idx):
+                dx = x.copy()
+                dx[j] += _IK_STEP_RAD
+                jac[:, k] = (fingertip_task(dx) - fingertip_task(x))[axes] / _IK_STEP_RAD
+            x[idx] += jac.T @ np.linalg.solve(jac @ jac.T + _IK_DAMPING * np.eye(len(axes)), err)
+        return q[idx]
 
     def expanded(self, box_m: float, angles_rad: float) -> Workspace:
         """A larger workspace (used as the twin's protective-stop limits)."""

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 import rt_avg.envs  # noqa: F401  (registers the ids)
+from rt_avg.envs.create2.driver import SensorFrame
 from rt_avg.envs.create2.emulator import Emulator, TwinConfig
 from rt_avg.envs.create2.oi import Mode
 from rt_avg.envs.create2.sim import ROBOT_RADIUS_MM
-from rt_avg.envs.create2.task import CreateMoverEnv, light_bump_features
+from rt_avg.envs.create2.task import (CreateMoverEnv, mover_events,
+                                      mover_observation, step_distances_mm)
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/ for the shared mixin
 from conformance import EnvConformance  # noqa: E402
@@ -36,15 +38,113 @@ class TestCreateMoverConformance(EnvConformance):
 def test_spaces() -> None:
     with make() as env:
         assert env.action_space == gym.spaces.Box(-150, 150, (2,), np.float32)
+        low = np.array([SENSEACT_FLOOR] * 6 + [-1.0, -1.0], np.float32)
+        assert env.observation_space == gym.spaces.Box(low, 1.0, (8,), np.float32)
+    with make(clip_light_bumps=True) as env:
         assert env.observation_space == gym.spaces.Box(-1, 1, (8,), np.float32)
 
 
-def test_light_bump_transform() -> None:
-    f = light_bump_features(np.array([0, 20, 60, 500, 4095, 9000]))
-    assert f[0] == f[1] == -1.0 and f[4] == f[5] == 1.0
-    assert -1.0 < f[2] < f[3] < 1.0
-    expected = 2 * (1 / np.sqrt(60 - 4.2) - 1 / np.sqrt(15.8)) / (1 / np.sqrt(4090.8) - 1 / np.sqrt(15.8)) - 1
-    assert f[2] == pytest.approx(expected)
+# ---- SenseAct's definitions, written out from its source (kindredresearch/SenseAct at
+# 505ebe6), independent of the project code, on hand-made sensor frames.
+def senseact_light_bump(x: float) -> float:
+    """create2_observation.py: Create2LightBumpDim (1/sqrt(max(1, x - 4.2)), range from the
+    packet range [20, 4095]) through normalized_handler ((v - lo) / (hi - lo) * 2 - 1)."""
+    s = 1.0 / np.sqrt(max(1.0, x - 4.2))
+    s_lo, s_hi = 1.0 / np.sqrt(20 - 4.2), 1.0 / np.sqrt(4095 - 4.2)
+    return (s - s_lo) / (s_hi - s_lo) * 2.0 - 1.0
+
+
+def senseact_prev_action(a: float) -> float:
+    """Create2PrevActionDim: drive_direct's range [-150, 150] through normalized_handler."""
+    return (a - -150.0) / (150.0 - -150.0) * 2.0 - 1.0
+
+
+SENSEACT_FLOOR = senseact_light_bump(0.0)
+
+
+def frame(seq: int, **packets: int) -> SensorFrame:
+    values = {7: 0, 9: 0, 10: 0, 11: 0, 12: 0, 19: 0, 34: 0,
+              46: 0, 47: 0, 48: 0, 49: 0, 50: 0, 51: 0}
+    values.update({int(k[1:]): v for k, v in packets.items()})  # p46=... -> packet 46
+    return SensorFrame(seq=seq, t_s=0.015 * seq, values=values, left_counts=0, right_counts=0)
+
+
+def test_observation_of_hand_made_frames_follows_senseact() -> None:
+    signals = {"p46": 0, "p47": 5, "p48": 20, "p49": 100, "p50": 1500, "p51": 4095}
+    obs = mover_observation(frame(1, **signals), np.array([150.0, -75.0]))
+    expected = [senseact_light_bump(x) for x in signals.values()]
+    expected += [senseact_prev_action(150.0), senseact_prev_action(-75.0)]
+    np.testing.assert_allclose(obs, expected, rtol=1e-6)
+    # the same numbers worked out once by hand: nothing below 20 is clipped to -1
+    np.testing.assert_allclose(obs, [-7.3441143, -7.3441143, -1.0, 0.2664851, 0.9133586, 1.0,
+                                     1.0, -0.5], rtol=1e-6)
+    assert obs.dtype == np.float32
+    clipped = mover_observation(frame(1, **signals), np.zeros(2), clip_light_bumps=True)
+    np.testing.assert_allclose(clipped[:3], -1.0)
+    np.testing.assert_allclose(clipped[3:6], obs[3:6])
+
+
+def test_reward_of_hand_made_frames_is_0_15_times_the_distance_packets() -> None:
+    start = frame(10)
+    step = [frame(11 + i, p19=d) for i, d in enumerate([2, 3, 2, 2, 3, 2, 2, 3, 2, -1])]
+    packet_mm, _ = step_distances_mm(start, step)
+    # create2_mover_env.py _calc_reward: 0.15 * sum of 'distance' over the step's packets
+    assert packet_mm == 2 + 3 + 2 + 2 + 3 + 2 + 2 + 3 + 2 - 1
+    assert 0.15 * packet_mm == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(("packets", "ends"), [
+    ({}, None),
+    ({"p7": 0b0001}, "bump"),        # bump right
+    ({"p7": 0b0010}, "bump"),        # bump left
+    ({"p7": 0b0100}, "wheel_drop"),  # bw >> 2
+    ({"p10": 1}, "cliff"),           # cliff front left
+    ({"p34": 2}, "docked"),          # charging sources == 2: the home base
+    ({"p34": 1}, None),              # internal charger only
+])
+def test_episode_end_of_hand_made_frames_follows_senseact(packets, ends) -> None:
+    # any frame of the step for bumps, drops and cliffs; the last frame for the dock
+    frames = [frame(1, **packets), frame(2), frame(3, **{k: v for k, v in packets.items()
+                                                          if k == "p34"})]
+    events = mover_events(frames)
+    assert [name for name, hit in events.items() if hit] == ([ends] if ends else [])
+
+
+def test_docked_is_read_from_the_last_frame_only() -> None:
+    assert not mover_events([frame(1, p34=2), frame(2)])["docked"]
+
+
+def test_default_episode_is_senseacts_90_s() -> None:
+    with make() as env:
+        assert env.max_episode_steps == int(90 / 0.15) == 600
+
+
+def test_commands_are_whole_mm_s_toward_zero_as_senseact() -> None:
+    with make() as env:
+        env.reset(seed=0)
+        obs, *_ = env.step(np.array([100.9, -100.9], dtype=np.float32))
+        state = env.twin.snapshot()
+        assert (state.requested_left_mm_s, state.requested_right_mm_s) == (100, -100)
+        np.testing.assert_allclose(obs[6:], [senseact_prev_action(100), senseact_prev_action(-100)],
+                                   rtol=1e-6)
+
+
+def test_twin_reward_is_the_distance_packet_and_matches_the_encoders() -> None:
+    for source in ("distance_packet", "encoders"):
+        with make(reward_source=source) as env:
+            env.reset(seed=0)
+            for _ in range(5):
+                _, reward, *_, info = env.step(FORWARD)
+                distance = info["distance_packet_mm" if source == "distance_packet"
+                                else "encoder_distance_mm"]
+                assert reward == pytest.approx(0.15 * distance)
+                assert abs(info["distance_packet_mm"] - info["encoder_distance_mm"]) <= 1.0
+
+
+def test_far_walls_give_light_bumps_below_minus_one() -> None:
+    with make() as env:
+        obs, _ = env.reset(seed=0)
+        assert obs[:6].min() < -1.0 and env.observation_space.contains(obs)
 
 
 def test_reward_is_0_15_per_mm_driven() -> None:
@@ -84,7 +184,7 @@ def test_bump_terminates_and_stops_the_wheels() -> None:
             centre.append(obs[2])
             if terminated:
                 break
-        assert centre[0] == -1.0 and np.all(np.diff(centre[-10:]) > 0)  # the wall comes closer
+        assert centre[0] <= -1.0 and np.all(np.diff(centre[-10:]) > 0)  # the wall comes closer
         steps = len(centre) - 1  # 655 mm at 22.5 mm a step
         assert terminated and not truncated and info["bump"] and steps in (29, 30)
         assert obs[2] > 0.5 and obs[3] > 0.5  # centre light bumps see the wall
@@ -261,6 +361,8 @@ def test_hardware_backend_talks_to_a_standalone_twin() -> None:
     ({"max_episode_steps": 0}, "max_episode_steps must be an int >= 1"),
     ({"max_episode_steps": 2.5}, "max_episode_steps"),
     ({"brc_wake": "yes"}, "brc_wake must be True or False"),
+    ({"reward_source": "odometry"}, r"reward_source must be one of \('distance_packet', 'encoders'\)"),
+    ({"clip_light_bumps": 1}, "clip_light_bumps must be True or False"),
     ({"oi_mode": "passive"}, r"oi_mode must be one of \('safe', 'full'\)"),
     ({"twin_clock": "fast"}, "twin_clock must be one of"),
     ({"time_scale": 0}, "time_scale must be in"),

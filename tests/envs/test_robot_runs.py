@@ -47,3 +47,22 @@ def test_async_run_on_twin(tmp_path, local_ray, name):
     timing = json.loads((tmp_path / "run" / "timing.json").read_text())
     assert timing["env_steps"] == ROBOTS[name] and timing["updates"] > 0
     assert read_episodes(tmp_path / "run")
+
+
+@pytest.mark.parametrize(("study_file", "config", "steps", "dt_s"), [
+    ("create2_mover_100k", "create2_mover", 100_000, 0.15),
+    ("ur5_reacher2_400k", "ur5_reacher2", 400_000, 0.04),
+])
+def test_talk_budget_studies_are_avg_inline_on_the_twins(study_file, config, steps, dt_s):
+    from rt_avg.sweeps import spec, study
+
+    f = study.load(study_file)
+    trials = spec.expand(spec.parse(study.sweep_data("study-incremental", f, study.variants(f))))
+    assert f.study == "incremental" and f.base == config and len(trials) == 3
+    assert sorted(t.seed for t in trials) == [0, 1, 2]
+    for t in trials:
+        cfg = t.config
+        assert cfg.agent.algo == "avg" and cfg.run.steps == steps and cfg.run.mode == "inline"
+        assert cfg.env.kwargs["backend"] == "twin" and cfg.env.kwargs["dt_s"] == dt_s
+        # SenseAct's NormalizedEnv maps [-1, 1] onto the action box
+        assert cfg.env.action_mode == "rescale"
