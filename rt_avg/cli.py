@@ -165,9 +165,13 @@ def cmd_sweep_summary(args: argparse.Namespace) -> int:
 def cmd_twin(args: argparse.Namespace) -> int:
     twin_args = [a for a in args.twin_args if a != "--"]
     if args.robot == "ur5":
-        from rt_avg.envs.ur5.twin_server import main as ur5_twin
+        if "--standin" in twin_args:  # the ur_rtde API stand-in on a Unix socket
+            from rt_avg.envs.ur5.twin_server import main as ur5_standin
 
-        return ur5_twin(twin_args)
+            return ur5_standin([a for a in twin_args if a != "--standin"])
+        from rt_avg.envs.ur5.wire.cli import main as ur5_twin
+
+        return ur5_twin(twin_args, prog="rt-avg twin ur5")
     from rt_avg.envs.create2.emulator import main as create2_twin
 
     return create2_twin(twin_args)
@@ -245,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "until Ctrl-C)")
     tw.add_argument("robot", choices=["create2", "ur5"], help="create2: Open Interface emulator "
                     "on a pseudo-terminal; point any Create 2 client at the printed path. ur5: "
-                    "the arm's twin serving the ur_rtde API on a Unix socket; run a task on it "
-                    "with env.kwargs backend=hardware, host=127.0.0.1, twin_server=SOCKET")
+                    "a UR controller on a loopback address (RTDE, dashboard, script port) that "
+                    "ur_rtde drives; point env.kwargs.host at the printed address (--standin: "
+                    "the older ur_rtde API stand-in on a Unix socket, env.kwargs.twin_server)")
     tw.add_argument("twin_args", nargs=argparse.REMAINDER, help="options for the twin "
                     "(rt-avg twin create2 -- --help)")
     tw.set_defaults(func=cmd_twin)

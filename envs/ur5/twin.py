@@ -223,6 +223,12 @@ class URTwin:
         return (self._move is not None or bool(self._queue)
                 or bool(np.any(self.qd != 0.0)) or bool(np.any(self._v_target != 0.0)))
 
+    @property
+    def move_active(self) -> bool:
+        """Whether a moveJ is under way or pending (ends when the arm reaches its target or
+        the move is replaced or stopped)."""
+        return self._move is not None or any(c[0] == "move" for _, c in self._queue)
+
     def _submit(self, command: _Command) -> None:
         delay_steps = int(round(self.config.actuation_delay_s / self.config.period_s))
         self._queue.append((self.steps + delay_steps, command))

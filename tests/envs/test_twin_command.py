@@ -2,19 +2,21 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 
 import pytest
 
 from helpers import ROOT, run_cli
+from rt_avg.envs.ur5.wire import free_loopback_host
 from rt_avg.run_dir import read_episodes
 
 pytestmark = pytest.mark.slow
 
 
-def _start_twin(robot):
-    proc = subprocess.Popen([sys.executable, "-m", "rt_avg.cli", "twin", robot], cwd=ROOT,
+def _start_twin(robot, *args):
+    proc = subprocess.Popen([sys.executable, "-m", "rt_avg.cli", "twin", robot, *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     address = proc.stdout.readline().strip()
     assert address, proc.stderr.read()
@@ -26,8 +28,8 @@ def _stop(proc):
     assert proc.wait(timeout=20) == 0
 
 
-def test_ur5_twin_serves_the_hardware_config(tmp_path):
-    proc, socket_path = _start_twin("ur5")
+def test_ur5_standin_serves_the_hardware_config(tmp_path):
+    proc, socket_path = _start_twin("ur5", "--standin")
     try:
         assert os.path.exists(socket_path)
         res = run_cli("train", "--config", "ur5_reacher2_hardware", "--steps", "120", "--mode",
@@ -37,6 +39,21 @@ def test_ur5_twin_serves_the_hardware_config(tmp_path):
                       "--set", f"env.kwargs.twin_server={socket_path}", timeout=120)
         assert res.returncode == 0, res.stderr
         assert [e["length"] for e in read_episodes(tmp_path / "run")] == [100]
+    finally:
+        _stop(proc)
+
+
+def test_ur5_twin_prints_a_controller_address():
+    host = free_loopback_host()
+    proc, address = _start_twin("ur5", "--host", host)
+    try:
+        assert address == host
+        with socket.create_connection((host, 29999), timeout=10) as dash:
+            lines = dash.makefile("rwb")
+            assert lines.readline() == b"Connected: Universal Robots Dashboard Server\n"
+            lines.write(b"PolyscopeVersion\n")
+            lines.flush()
+            assert lines.readline().startswith(b"URSoftware 3.15.7.106331")
     finally:
         _stop(proc)
 
