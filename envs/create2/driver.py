@@ -3,7 +3,7 @@
 Lifecycle::
 
     driver = Create2Driver(DriverConfig(port="/dev/ttyUSB0"))
-    driver.open()                 # [BRC wake], Start, pause stream, Safe|Full, check, Stream
+    driver.open()                 # [BRC low], Start, pause stream, Safe|Full, check, Stream
     driver.drive_direct(left_mm_s=100, right_mm_s=100)
     frame = driver.fresh_frame()  # never blocks; raises if the robot has gone silent
     driver.close()                # pause stream, wheels 0/0, Stop; also on errors
@@ -60,10 +60,10 @@ ENCODERS = (43, 44)
 #: more wheel travel than this between two good frames (15 ms apart, a few more if frames
 #: were lost; 500 mm/s at most) means the counters were restarted, not that the robot moved
 _MAX_FRAME_TRAVEL_MM = 200.0
-BAUDRATE = 115200
-#: BRC held low this long wakes the robot and restarts its 5-minute Passive-mode sleep
-#: timer.  The spec's own keep-awake example is a 1 s pulse; its baud-rate change is three
-#: pulses of 50-500 ms, so 1 s stays clear of that window.
+#: BRC held low this long by the wake-up at start-up.  The falling edge wakes the robot; a
+#: robot asleep on its dock stays awake only about 300 ms after it (SenseAct), so the
+#: start-up commands go out while the pin is still low.  The spec's own keep-awake example
+#: is a 1 s pulse; its baud-rate change is three pulses of 50-500 ms, so 1 s stays clear.
 WAKE_PULSE_S = 1.0
 #: wheels stopped, written whenever the robot must stop
 STOP_WHEELS = oi.drive_direct(left_mm_s=0, right_mm_s=0)
@@ -355,11 +355,6 @@ class Create2Driver:
         """Write already-encoded command bytes (see ``oi``); no clipping is applied."""
         self._write(bytes(command))
 
-    @property
-    def brc_wired(self) -> bool:
-        """Whether this driver can pulse BRC (the twin's pin, or ``brc_wake`` on hardware)."""
-        return self._brc is not None or self.config.brc_wake
-
     def set_brc(self, low: bool) -> None:
         """Drive the BRC line (True: low).  On a port without modem lines this logs once
         and does nothing."""
@@ -438,37 +433,44 @@ class Create2Driver:
 
     # ---- internals ----------------------------------------------------------------
     def _connect(self) -> serial.Serial:
+        """Open the port (RTS, hence BRC, left high) and start the robot up; with
+        ``brc_wake`` the start-up runs inside a BRC low pulse.  Used by every reconnect."""
         cfg = self.config
         try:
-            port = serial.Serial(cfg.port, baudrate=BAUDRATE, bytesize=serial.EIGHTBITS,
-                                 parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE,
-                                 timeout=0.02, write_timeout=1.0, xonxoff=False, rtscts=False,
-                                 dsrdtr=False)
+            port = guard_module.open_serial(cfg.port, timeout_s=0.02, write_timeout_s=1.0)
         except (serial.SerialException, OSError) as exc:
             raise Create2LinkError(
                 f"cannot open {cfg.port}: {exc} (cable plugged in? permission denied: add "
                 "your user to the 'dialout' group and log in again)") from exc
         try:
-            if cfg.brc_wake:
-                self._wake(port)
-            self._raw_write(port, oi.single(Opcode.START))
-            time.sleep(cfg.mode_settle_s)
-            # A robot left streaming by an earlier session would garble the mode query.
-            self._raw_write(port, oi.pause_resume_stream(False))
-            time.sleep(max(cfg.mode_settle_s, 0.02))
-            port.reset_input_buffer()
-            self._raw_write(port, oi.single(Opcode.SAFE if cfg.oi_mode == "safe" else Opcode.FULL))
-            time.sleep(cfg.mode_settle_s)
-            mode = self._query_mode(port)
-            wanted = Mode.SAFE if cfg.oi_mode == "safe" else Mode.FULL
-            if mode != wanted:
-                log.warning("create2 on %s reports OI mode %s after start-up, wanted %s "
-                            "(wheel drop? on the charger?)", cfg.port, mode.name, wanted.name)
-            self._raw_write(port, oi.stream(cfg.stream_packets))
+            pulse_started = self._brc_fall(port) if cfg.brc_wake else None
+            try:
+                self._start_up(port)
+            finally:
+                if pulse_started is not None:
+                    self._brc_rise(port, pulse_started)
         except BaseException:
             port.close()
             raise
         return port
+
+    def _start_up(self, port: serial.Serial) -> None:
+        """Start, pause a stream left running, Safe|Full, check the mode, Stream."""
+        cfg = self.config
+        self._raw_write(port, oi.single(Opcode.START))
+        time.sleep(cfg.mode_settle_s)
+        # A robot left streaming by an earlier session would garble the mode query.
+        self._raw_write(port, oi.pause_resume_stream(False))
+        time.sleep(max(cfg.mode_settle_s, 0.02))
+        port.reset_input_buffer()
+        self._raw_write(port, oi.single(Opcode.SAFE if cfg.oi_mode == "safe" else Opcode.FULL))
+        time.sleep(cfg.mode_settle_s)
+        mode = self._query_mode(port)
+        wanted = Mode.SAFE if cfg.oi_mode == "safe" else Mode.FULL
+        if mode != wanted:
+            log.warning("create2 on %s reports OI mode %s after start-up, wanted %s "
+                        "(wheel drop? on the charger?)", cfg.port, mode.name, wanted.name)
+        self._raw_write(port, oi.stream(cfg.stream_packets))
 
     def _raw_write(self, port: serial.Serial, data: bytes) -> None:
         """Write on a given port, counting bytes (the twin's lockstep barrier relies on it)."""
@@ -490,14 +492,17 @@ class Create2Driver:
             f"no answer from a Create 2 on {self.config.port}: check that the robot is on, the "
             "cable is seated and the port is right (brc_wake=True wakes a sleeping robot)")
 
-    def _wake(self, port: serial.Serial) -> None:
-        """Wake the robot: BRC high, then low for ``WAKE_PULSE_S``, then high again."""
+    def _brc_fall(self, port: serial.Serial) -> float:
+        """BRC high, then low (the falling edge wakes the robot); returns when it fell."""
         self._drive_brc(port, False)
         time.sleep(0.1)
         self._drive_brc(port, True)
-        time.sleep(WAKE_PULSE_S)
+        return time.monotonic()
+
+    def _brc_rise(self, port: serial.Serial, fell_at: float) -> None:
+        """End the pulse ``WAKE_PULSE_S`` after it started."""
+        time.sleep(max(0.0, fell_at + WAKE_PULSE_S - time.monotonic()))
         self._drive_brc(port, False)
-        time.sleep(0.2)
 
     def _write(self, data: bytes) -> None:
         budget_s = 2.0 + self.config.reconnect_attempts * (self.config.reconnect_delay_s + 2.0)

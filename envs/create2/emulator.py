@@ -12,21 +12,27 @@ Clocks (``TwinConfig.clock``):
   commands and queries are still served as they arrive.  With the same seed and the
   same commands this gives bit-identical sensor streams (used by the task's twin).
 
-The BRC pin (wake-up, keep-awake): a pty carries no modem lines, so the cable's BRC wire
-is a call, ``set_brc(low)``, which the task wires into the driver for the twin.  As the OI
-spec describes it, the robot falls asleep after ``sleep_after_s`` (5 min) in Passive mode
-unless a BRC pulse resets that timer; asleep it streams nothing and ignores the serial line
-until a BRC pulse wakes it (in Off mode, waiting for Start).
+Sleep (docs/create2.md gives the sources): in Passive mode off the dock the robot sleeps
+after ``sleep_after_s`` (5 min, OI spec) and a BRC pulse restarts that timer or wakes it (into
+Off, waiting for Start).  On its dock in Passive mode it sleeps after ``dock_sleep_after_s``
+(60 s, SenseAct): no frames, no answers; a BRC pulse wakes it for ``brc_awake_s`` (300 ms)
+only and does not restart the timer.  Every mode command (Start, Safe, Full, Reset, Stop,
+Seek Dock, the cleaning commands) restarts both timers and, heard while a pulse keeps the
+robot awake, wakes it for good.  A pty carries no modem lines, so the cable's BRC wire is a
+call, ``set_brc(low)``, which the task wires into the driver for the twin.
+
+Firmware (``TwinConfig.firmware``, printed by Reset as ``r3_robot/tags/release-X.Y.Z``): the
+distance packet is wrong before 3.3.0 and the angle packet up to 3.4.0 (OI spec, Appendix B).
 
 Fault injection for tests: ``inject_bytes``, ``corrupt_next_frames``, ``drop_link``,
-``set_powered`` (robot switched off: silent), ``legacy_odometry`` (firmware before
-3.3.0/3.4.0, whose distance and angle packets are wrong), plus world edits (``set_pose``,
+``set_powered`` (robot switched off: silent), plus world edits (``set_pose``,
 ``set_battery``, ``set_lifted``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import select
@@ -48,10 +54,16 @@ from rt_avg.envs.serve import serve_until_stopped
 
 TICK_S = 0.015  # the robot's stream period
 _MAX_CATCH_UP_TICKS = 20  # realtime: beyond this lag, skip ahead instead of bursting
-_RESET_BANNER = b"bl-start\r\nrt-avg create2 twin\r\n"
-#: what firmware before 3.4.0 reports for the angle packet, per degree turned (the spec:
+#: what firmware up to 3.4.0 reports for the angle packet, per degree turned (the spec:
 #: "the value returned must be divided by 0.324056 to get degrees")
 LEGACY_ANGLE_FACTOR = 0.324056
+#: the first firmware whose distance (19) and angle (20) packets are right (OI spec, App. B)
+DISTANCE_FIXED_IN, ANGLE_FIXED_IN = (3, 3, 0), (3, 4, 1)
+#: commands whose spec entry "changes mode to" something: they restart the sleep timers
+_MODE_COMMANDS = frozenset({
+    Opcode.START, Opcode.RESET, Opcode.STOP, Opcode.SAFE, Opcode.CONTROL, Opcode.FULL,
+    Opcode.POWER, Opcode.SPOT, Opcode.CLEAN, Opcode.MAX, Opcode.SEEK_DOCK,
+})
 
 
 @dataclass(frozen=True)
@@ -63,12 +75,28 @@ class TwinConfig:
     link_path: str | None = None
     seed: int = 0
     arena: ArenaConfig = field(default_factory=ArenaConfig)
-    sleep_after_s: float | None = 300.0  # Passive-mode sleep timer (robot seconds); None: never
-    legacy_odometry: bool = False  # packets 19/20 as firmware before 3.3.0/3.4.0 reports them
+    #: Passive-mode sleep timer off the dock (robot seconds; OI spec: 5 min); None: never
+    sleep_after_s: float | None = 300.0
+    #: Passive-mode sleep timer on the dock (robot seconds; SenseAct: 60 s); None: never
+    dock_sleep_after_s: float | None = 60.0
+    #: how long a BRC pulse wakes a robot asleep on its dock (robot seconds; SenseAct: 300 ms)
+    brc_awake_s: float = 0.3
+    #: firmware version "X.Y.Z": before 3.3.0 the distance packet reads 0 (wrong; the value is
+    #: a guess), up to 3.4.0 the angle packet reads degrees x 0.324056 (OI spec)
+    firmware: str = "3.4.1"
+    #: start on the dock with the OI in Passive (as left after docking), e.g. to watch it sleep
+    start_docked: bool = False
 
     def __post_init__(self) -> None:
-        if self.sleep_after_s is not None and not self.sleep_after_s > 0.0:
-            raise ValueError(f"sleep_after_s must be > 0 or None; got {self.sleep_after_s!r}")
+        for name in ("sleep_after_s", "dock_sleep_after_s"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0.0):
+                raise ValueError(f"{name} must be > 0 (robot seconds) or None; got {value!r}")
+        if not (isinstance(self.brc_awake_s, (int, float)) and self.brc_awake_s >= 0.0):
+            raise ValueError(f"brc_awake_s must be >= 0 (robot seconds); got {self.brc_awake_s!r}")
+        firmware_version(self.firmware)  # raises naming the field
+        if self.start_docked and self.arena.dock_wall is None:
+            raise ValueError("start_docked=True needs an arena with a dock (dock_wall not None)")
         if self.clock not in ("realtime", "lockstep"):
             raise ValueError(f"twin clock must be 'realtime' or 'lockstep'; got {self.clock!r}")
         if not (isinstance(self.time_scale, (int, float)) and 0.01 <= self.time_scale <= 1000.0):
@@ -123,7 +151,8 @@ class Emulator:
         self._opcodes: Counter[int] = Counter()
         self._powered = True
         self._asleep = False
-        self._passive_since = 0.0  # sim time the sleep timer started
+        self._timer_since = 0.0  # robot time the sleep timer (re)started
+        self._woken_until: float | None = None  # asleep on the dock, woken by BRC until then
         self._brc_low_since: float | None = None  # wall time BRC went low
         self._brc_pulses: list[float] = []
         self._closed = False
@@ -137,6 +166,8 @@ class Emulator:
             if os.path.lexists(self._link) and not os.path.islink(self._link):
                 raise ValueError(f"link_path {self._link} exists and is not a symlink; "
                                  "the twin only replaces its own symlinks")
+        if self.config.start_docked:
+            self._place_on_dock()
         self._master = self._keeper = -1
         self._pts = ""
         self._open_link()
@@ -198,7 +229,8 @@ class Emulator:
                 brc_pulses_s=tuple(self._brc_pulses))
 
     def reset_world(self, seed: int) -> None:
-        """Restart the world from the seed (pose, battery, noise); OI state is kept."""
+        """Restart the world from the seed (pose, noise, and the battery unless
+        ``arena.battery_carries_over``); the OI state (mode, stream, sleep timers) is kept."""
         with self._lock:
             self._sim.reset_world(seed)
             self._was_docked = self._sim.docked
@@ -218,15 +250,16 @@ class Emulator:
             self._sim.lifted = bool(lifted)
 
     def set_brc(self, low: bool) -> None:
-        """Drive the BRC pin (True: pulled low).  A falling edge wakes a sleeping robot and
-        restarts the Passive-mode sleep timer; pulse lengths are recorded (wall clock)."""
+        """Drive the BRC pin (True: pulled low); pulse lengths are recorded (wall clock).
+
+        A falling edge off the dock restarts the 5-minute sleep timer, or wakes a sleeping
+        robot into Off (OI spec).  On the dock it wakes a sleeping robot for ``brc_awake_s``
+        only and leaves the 60 s timer alone (SenseAct)."""
         with self._lock:
             now = time.monotonic()
             if low and self._brc_low_since is None:
                 self._brc_low_since = now
-                self._passive_since = self._sim.t_s
-                if self._asleep and self._powered:
-                    self._asleep = False  # awake, OI in Off until Start
+                self._brc_falling_edge()
             elif not low and self._brc_low_since is not None:
                 self._brc_pulses.append(now - self._brc_low_since)
                 self._brc_low_since = None
@@ -238,7 +271,7 @@ class Emulator:
                 self._stop_wheels()
             elif not self._powered:
                 self._mode, self._streaming, self._stream_ids = Mode.OFF, False, ()
-                self._asleep = False
+                self._asleep, self._woken_until = False, None
             self._powered = bool(powered)
 
     def inject_bytes(self, data: bytes) -> None:
@@ -389,30 +422,79 @@ class Emulator:
         while self._ticks < due:
             self._tick()
 
+    # ---- sleep --------------------------------------------------------------------
+    def _robot_time(self) -> float:
+        """Seconds of robot time since the twin started (a world reset does not restart it)."""
+        return self._ticks * TICK_S
+
+    def _restart_sleep_timer(self) -> None:
+        self._timer_since = self._robot_time()
+        self._woken_until = None  # a robot woken by BRC now stays awake
+
     def _enter_passive(self) -> None:
         if self._mode != Mode.PASSIVE:
-            self._passive_since = self._sim.t_s  # the sleep timer starts on entering Passive
+            self._restart_sleep_timer()  # the sleep timer starts on entering Passive
         self._mode = Mode.PASSIVE
 
+    def _place_on_dock(self) -> None:
+        dock = self.config.arena.dock_pose()
+        assert dock is not None  # checked by TwinConfig
+        x, y, facing = dock
+        self._sim.set_pose(x, y, math.degrees(facing + math.pi))  # facing the dock
+        self._was_docked = True
+        self._mode = Mode.PASSIVE
+
+    def _brc_falling_edge(self) -> None:
+        if not self._powered:
+            return
+        t = self._robot_time()
+        if self._asleep and self._sim.docked:
+            self._asleep = False  # awake for a moment (SenseAct: "around 300ms")
+            self._woken_until = t + self.config.brc_awake_s
+        elif self._asleep:
+            self._asleep = False  # awake, OI in Off until Start
+            self._timer_since = t
+        elif self._woken_until is not None:
+            self._woken_until = t + self.config.brc_awake_s
+        elif not self._sim.docked:
+            self._timer_since = t  # "each pulse resets this five minute counter"
+
+    def _sleep_due(self, docked: bool) -> bool:
+        if self._mode != Mode.PASSIVE or self._asleep or self._woken_until is not None:
+            return False
+        limit = self.config.dock_sleep_after_s if docked else self.config.sleep_after_s
+        return limit is not None and self._robot_time() - self._timer_since >= limit - 1e-9
+
+    def _update_sleep(self, docked: bool) -> None:
+        """Fall asleep when the timer runs out, or again when a BRC wake-up ends."""
+        woken_out = self._woken_until is not None and self._robot_time() >= self._woken_until - 1e-9
+        if not (woken_out or self._sleep_due(docked)):
+            return
+        self._woken_until = None
+        self._asleep = True  # silent and deaf to the serial line
+        self._stop_wheels()
+        if not docked:
+            self._mode, self._streaming = Mode.OFF, False  # power saving: OI Off
+
+    # ---- ticks --------------------------------------------------------------------
     def _tick(self) -> int:
-        """One 15 ms step: physics, Safe-mode reflexes, the sleep timer, a stream frame."""
+        """One 15 ms step: physics, Safe-mode reflexes, the sleep timers, a stream frame."""
         sim = self._sim
+        sim.charger_enabled = self._mode in (Mode.OFF, Mode.PASSIVE)
         sim.step(TICK_S)
         self._ticks += 1
         docked = sim.docked
+        if docked and not self._was_docked:
+            self._timer_since = self._robot_time()  # on the dock: its own timer starts
         if self._mode == Mode.SAFE:
             forward = sim.left_mm_s + sim.right_mm_s > 0
-            charger = docked and not self._was_docked
-            if any(sim.wheel_drops()) or (sim.cliff_detected() and forward) or charger:
+            # "Charger plugged in and powered" is a Safe-mode condition: on the dock, Safe
+            # reverts to Passive (and the dock charges again)
+            if any(sim.wheel_drops()) or (sim.cliff_detected() and forward) or docked:
                 self._enter_passive()
                 self._stop_wheels()
         self._was_docked = docked
-        limit = self.config.sleep_after_s
-        if (self._mode == Mode.PASSIVE and not self._asleep and limit is not None
-                and sim.t_s - self._passive_since >= limit - 1e-9):
-            self._asleep = True  # power saving: silent until a BRC pulse
-            self._stop_wheels()
-            self._mode, self._streaming = Mode.OFF, False
+        self._update_sleep(docked)
         if not (self._powered and not self._asleep and self._streaming and self._stream_ids
                 and self._master >= 0):
             return 0
@@ -426,12 +508,11 @@ class Emulator:
 
     # ---- OI semantics -------------------------------------------------------------
     def _read(self, packet_ids: tuple[int, ...]) -> dict[int, int]:
-        values = self._sim.read(packet_ids)
-        if self.config.legacy_odometry:
-            if oi.DISTANCE in values:
-                values[oi.DISTANCE] = 0  # wrong on that firmware; the spec gives no formula
-            if oi.ANGLE in values:
-                values[oi.ANGLE] = int(values[oi.ANGLE] * LEGACY_ANGLE_FACTOR)
+        firmware = firmware_version(self.config.firmware)
+        angle_scale = 1.0 if firmware >= ANGLE_FIXED_IN else LEGACY_ANGLE_FACTOR
+        values = self._sim.read(packet_ids, angle_scale=angle_scale)
+        if firmware < DISTANCE_FIXED_IN and oi.DISTANCE in values:
+            values[oi.DISTANCE] = 0  # "an incorrect value"; the spec does not say which
         values.update({35: int(self._mode), 36: self._song, 37: 0, 38: len(self._stream_ids)})
         values.update(self._requested)
         return values
@@ -451,6 +532,8 @@ class Emulator:
             return  # switched off or asleep: the serial line is not listened to
         if self._mode == Mode.OFF and opcode not in (Opcode.START, Opcode.RESET):
             return  # in Off the OI only listens for Start
+        if opcode in _MODE_COMMANDS:
+            self._restart_sleep_timer()
         driving = self._mode in (Mode.SAFE, Mode.FULL)
         if opcode in (Opcode.START, Opcode.POWER, Opcode.SPOT, Opcode.CLEAN, Opcode.MAX):
             self._enter_passive()  # cleaning modes are not simulated: they just stop
@@ -460,7 +543,7 @@ class Emulator:
             self._streaming, self._stream_ids = False, ()
             self._stop_wheels()
             if opcode == Opcode.RESET:
-                self._send(_RESET_BANNER)
+                self._send(reset_banner(self.config.firmware))
         elif opcode in (Opcode.SAFE, Opcode.CONTROL, Opcode.FULL):
             self._mode = Mode.FULL if opcode == Opcode.FULL else Mode.SAFE
             self._stop_wheels()
@@ -496,6 +579,21 @@ class Emulator:
         # with its own length and ignored, so the command stream never desynchronises.
 
 
+def firmware_version(text: str) -> tuple[int, int, int]:
+    """``"3.4.1"`` -> ``(3, 4, 1)``; a ValueError names the field otherwise."""
+    parts = text.split(".") if isinstance(text, str) else []
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"firmware must be a version 'X.Y.Z' such as '3.4.1'; got {text!r}")
+    major, minor, patch = (int(p) for p in parts)
+    return major, minor, patch
+
+
+def reset_banner(firmware: str) -> bytes:
+    """What Reset (7) prints; the spec: the welcome message "will include the firmware
+    version, for example: r3_robot/tags/release-3.3.0" (the rest of the text is made up)."""
+    return f"bl-start\r\nrt-avg create2 twin\r\nr3_robot/tags/release-{firmware}\r\n".encode()
+
+
 def _drive_to_wheels(velocity: int, radius: int) -> tuple[float, float]:
     """Drive (137) -> (left, right) wheel speeds; special radii per the OI spec: 0x8000 and
     0x7FFF straight, 0xFFFF (-1) clockwise and 0x0001 counter-clockwise in place.  Velocity
@@ -528,18 +626,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width-mm", type=float, default=ArenaConfig.width_mm)
     parser.add_argument("--height-mm", type=float, default=ArenaConfig.height_mm)
     parser.add_argument("--no-dock", action="store_true", help="arena without a dock")
+    parser.add_argument("--docked", action="store_true",
+                        help="start on the dock in Passive mode (it falls asleep after "
+                             "--dock-sleep-s of robot time unless a mode command comes)")
+    defaults = TwinConfig()
+    parser.add_argument("--dock-sleep-s", type=float, default=defaults.dock_sleep_after_s,
+                        help="robot seconds in Passive mode on the dock before it sleeps "
+                             f"(default {defaults.dock_sleep_after_s:g})")
+    parser.add_argument("--firmware", default=defaults.firmware,
+                        help=f"firmware version X.Y.Z (default {defaults.firmware})")
     args = parser.parse_args(argv)
     try:
         arena = ArenaConfig(width_mm=args.width_mm, height_mm=args.height_mm,
                             dock_wall=None if args.no_dock else "left")
-        emulator = Emulator(TwinConfig(clock="realtime", time_scale=args.time_scale,
-                                       link_path=args.link, seed=args.seed, arena=arena))
+        config = dataclasses.replace(
+            defaults, clock="realtime", time_scale=args.time_scale, link_path=args.link,
+            seed=args.seed, arena=arena, dock_sleep_after_s=args.dock_sleep_s,
+            firmware=args.firmware, start_docked=args.docked)
+        emulator = Emulator(config)
     except (ValueError, OSError) as exc:
         print(f"rt-avg twin create2: {exc}", file=sys.stderr)
         return 2
-    return serve_until_stopped(
-        emulator.port, f"create2 twin on {emulator.port} -> {emulator.pts_path} (115200 8N1); "
-        "Ctrl-C to stop", emulator.close)
+    banner = (f"create2 twin on {emulator.port} -> {emulator.pts_path} (115200 8N1, firmware "
+              f"{config.firmware}); Ctrl-C to stop")
+    if args.docked:
+        banner += (f"\non its dock in Passive mode: it stops answering after "
+                   f"{args.dock_sleep_s:g} s of robot time "
+                   f"({args.dock_sleep_s / args.time_scale:g} s of wall time) unless a mode "
+                   "command (Start, Safe, Full) restarts the timer")
+    return serve_until_stopped(emulator.port, banner, emulator.close)
 
 
 if __name__ == "__main__":

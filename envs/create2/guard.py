@@ -31,20 +31,38 @@ import os
 import select
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import serial
 
 HEARTBEAT = b"h"
 GOODBYE = b"x"
+BAUDRATE = 115200
+
+
+def open_serial(port: str, timeout_s: float, write_timeout_s: float) -> serial.Serial:
+    """Open ``port`` as the Create 2 wants it (115200 8N1, no flow control) with RTS left
+    deasserted.  pyserial asserts RTS (and DTR) when it opens a port unless told otherwise
+    before ``open()``; on iRobot's cable recipe BRC is wired to RTS, so an asserted RTS
+    would hold BRC low for as long as the port is open (on every reconnect too).  Raises
+    ``serial.SerialException`` / ``OSError`` like ``serial.Serial``."""
+    import serial  # imported here: the guard process starts with the standard library only
+
+    ser = serial.Serial()
+    ser.port, ser.baudrate = port, BAUDRATE
+    ser.bytesize, ser.parity, ser.stopbits = serial.EIGHTBITS, serial.PARITY_NONE, serial.STOPBITS_ONE
+    ser.timeout, ser.write_timeout = timeout_s, write_timeout_s
+    ser.xonxoff = ser.rtscts = ser.dsrdtr = False
+    ser.rts = False  # BRC high
+    ser.open()
+    return ser
 
 
 def write_to_port(port: str, data: bytes) -> None:
-    """Open ``port`` (115200 8N1, BRC/RTS left high), write ``data``, close; never raises."""
+    """Open ``port`` (BRC/RTS left high), write ``data``, close; never raises."""
     try:
-        import serial
-
-        ser = serial.Serial()
-        ser.port, ser.baudrate, ser.timeout, ser.write_timeout = port, 115200, 0.1, 1.0
-        ser.rts = False  # an asserted RTS pulls BRC low on the usual FTDI cable: leave it high
-        ser.open()
+        ser = open_serial(port, timeout_s=0.1, write_timeout_s=1.0)
         try:
             ser.write(data)
             ser.flush()

@@ -1,11 +1,16 @@
 """The Create-Mover reset sequence (after SenseAct's Create2MoverEnv).
 
 1. Battery at or below ``battery_low_mah``: Seek Dock, wait until ``battery_charged_mah``
-   (``charge_timeout_s`` robot seconds at most, then ``TimeoutError``).  Charging happens in
-   Passive mode, where the robot falls asleep after 5 minutes; a BRC pulse every
-   ``KEEP_AWAKE_S`` keeps it awake (when BRC is wired; otherwise a robot that falls asleep
-   is reported as silent).
-2. Enter the task's OI mode (Safe or Full); on the dock, back off.
+   (``charge_timeout_s`` robot seconds at most, then ``TimeoutError``).  The dock charges
+   only in Passive mode, and a Create 2 docked in Passive mode stops answering after about
+   60 s; a BRC pulse wakes it for about 300 ms only (SenseAct ``create2_communicator.py``).
+   So, as SenseAct's ``_wait_until_charged`` does, the wait sends Safe when the robot
+   arrives on the dock and every ``KEEP_AWAKE_S`` (50 s) while it stays there: on the
+   charger Safe mode falls back to Passive at once, and the new mode restarts the timer.
+   BRC is not needed (iRobot's cable may not carry it).
+2. Enter the task's OI mode (Safe before every episode, as SenseAct: a robot that docks
+   during the episode then drops to Passive, where the sleep is seen); on the dock, back
+   off in Full mode (Safe falls back to Passive on the charger, where wheels do not turn).
 3. Reverse for ``reverse_s``.
 4. If the cable has wound up ``unwind_deg`` or more since the last unwind, turn back.
 5. Make sure the robot is in the task's mode; otherwise retry from Full with a short
@@ -28,7 +33,7 @@ from typing import Any, Callable, Literal
 
 from rt_avg.envs.create2 import oi
 from rt_avg.envs.create2.clock import StepClock
-from rt_avg.envs.create2.driver import WAKE_PULSE_S, Create2Driver, SensorFrame, motion_between
+from rt_avg.envs.create2.driver import Create2Driver, SensorFrame, motion_between
 from rt_avg.envs.create2.oi import Mode
 from rt_avg.envs.create2.settings import from_mapping
 from rt_avg.core import ResetInterrupted
@@ -38,9 +43,9 @@ log = logging.getLogger(__name__)
 _SPEED_MM_S = 150.0
 _UNWOUND_DEG = 30.0  # stop unwinding once the cable is within this of neutral
 _SETTLE_S = 0.03  # two stream frames
-#: robot seconds between keep-awake BRC pulses while charging (the spec's example: a 1 s
-#: pulse every minute, well inside its 5-minute Passive-mode sleep timer)
-KEEP_AWAKE_S = 60.0
+#: robot seconds between keep-awake Safe commands while charging on the dock (SenseAct's
+#: ``_wait_until_charged``: 50 s, inside the docked robot's 60 s sleep timer)
+KEEP_AWAKE_S = 50.0
 _CHARGE_POLL_S = 0.5
 
 
@@ -140,7 +145,10 @@ class ResetRoutine:
         self._seeking = False
         self._sleep(_SETTLE_S)
         if self._frame()[34] & 2:  # bit 1: on the home base
+            # Full mode ignores the charger, so the wheels turn; then the task's mode again
+            self._command(lambda: self._driver.set_mode("full"))
             self._drive_for(-_SPEED_MM_S, -_SPEED_MM_S, cfg.undock_s)
+            self._command(lambda: self._driver.set_mode(self._mode_name))
             report["undocked"] = True
         self._drive_for(-_SPEED_MM_S, -_SPEED_MM_S, cfg.reverse_s)
         report["unwound"] = self._unwind()
@@ -180,38 +188,29 @@ class ResetRoutine:
         self._seeking = True
         self._driver.seek_dock()
 
-    def _keep_awake(self) -> None:
-        """One BRC pulse: restarts the robot's 5-minute Passive-mode sleep timer."""
-        self._driver.set_brc(True)
-        try:
-            self._sleep(WAKE_PULSE_S)
-        finally:
-            self._driver.set_brc(False)
-
     def _charge(self) -> None:
         cfg = self.config
         log.warning("create2: battery at %d mAh <= %.0f mAh; seeking the dock and charging to "
                     "%.0f mAh (dock it by hand if it cannot find the dock)",
                     self._frame()[25], cfg.battery_low_mah, cfg.battery_charged_mah)
-        if not self._driver.brc_wired:
-            log.warning("create2: BRC is not wired (brc_wake=False), so nothing keeps the robot "
-                        "awake while it charges in Passive mode: after 5 minutes it sleeps and "
-                        "the reset stops with a silent-robot error")
         self._command(self._seek_dock)
-        waited, last_seek, last_pulse = 0.0, 0.0, -math.inf
-        while self._frame()[25] < cfg.battery_charged_mah:
+        waited, last_seek, last_safe = 0.0, 0.0, -math.inf
+        while (frame := self._frame())[25] < cfg.battery_charged_mah:
             if waited >= cfg.charge_timeout_s:
                 raise TimeoutError(
-                    f"battery at {self._frame()[25]} mAh did not reach {cfg.battery_charged_mah:.0f} "
+                    f"battery at {frame[25]} mAh did not reach {cfg.battery_charged_mah:.0f} "
                     f"mAh within {cfg.charge_timeout_s:.0f} s; dock the robot by hand or raise "
                     "reset_config charge_timeout_s")
-            if not self._frame()[34] and waited - last_seek >= 60.0:
-                self._command(self._seek_dock)  # searching may have given up; ask again
-                last_seek = waited
-            if self._driver.brc_wired and waited - last_pulse >= KEEP_AWAKE_S:
-                self._keep_awake()
-                waited += WAKE_PULSE_S
-                last_pulse = waited
+            if not frame[34] & 2:
+                last_safe = -math.inf  # arriving on the dock restarts its sleep timer
+                if waited - last_seek >= 60.0:
+                    self._command(self._seek_dock)  # searching may have given up; ask again
+                    last_seek = waited
+            elif waited - last_safe >= KEEP_AWAKE_S:
+                # on the dock Safe falls back to Passive, the mode change restarts the timer
+                self._command(lambda: self._driver.set_mode("safe"))
+                self._seeking = False
+                last_safe = waited
             self._sleep(_CHARGE_POLL_S)
             waited += _CHARGE_POLL_S
 

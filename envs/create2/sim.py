@@ -53,6 +53,11 @@ class ArenaConfig:
     battery_capacity_mah: float = 2696.0
     battery_start_mah: float = 2500.0
     charge_rate_ma: float = 1500.0
+    drain_scale: float = 1.0  # x the discharge current off the dock (drain a battery on purpose)
+    #: a seeded world reset keeps the battery's charge, as a real robot's carries over
+    #: between episodes, so a long run drains it and passes through charging waits; off by
+    #: default, where reset(seed) restores ``battery_start_mah`` and is a function of the seed
+    battery_carries_over: bool = False
     light_noise_std: float = 2.0
 
     def __post_init__(self) -> None:
@@ -83,6 +88,8 @@ class ArenaConfig:
                              f"got {self.battery_start_mah}")
         if self.charge_rate_ma <= 0.0:
             raise ValueError(f"arena charge_rate_ma must be > 0; got {self.charge_rate_ma}")
+        if not 0.0 < self.drain_scale <= 1000.0:
+            raise ValueError(f"arena drain_scale must be in (0, 1000]; got {self.drain_scale}")
         if self.light_noise_std < 0.0:
             raise ValueError(f"arena light_noise_std must be >= 0; got {self.light_noise_std}")
 
@@ -120,17 +127,23 @@ class Create2Sim:
     def __init__(self, arena: ArenaConfig, seed: int = 0) -> None:
         self.arena = arena
         self._dock = arena.dock_pose()
+        self.battery_mah = float(arena.battery_start_mah)
         self.reset_world(seed)
 
     # ---- state --------------------------------------------------------------------
     def reset_world(self, seed: int) -> None:
-        """Reseed the noise and put the robot at its start pose, wheels stopped."""
+        """Reseed the noise and put the robot at its start pose, wheels stopped; the battery
+        back at ``battery_start_mah`` unless ``arena.battery_carries_over``."""
         self._rng = np.random.default_rng(seed)
         self.x, self.y, self.theta = self._start_pose()
         self.left_mm_s = self.right_mm_s = 0.0
-        self.battery_mah = float(self.arena.battery_start_mah)
+        if not self.arena.battery_carries_over:
+            self.battery_mah = float(self.arena.battery_start_mah)
         self.lifted = False
         self.seeking_dock = False
+        #: the OI lets the dock charge the battery (Off and Passive); the emulator clears it in
+        #: Safe and Full, where "the charger will power Roomba ... but it will not charge"
+        self.charger_enabled = True
         self.t_s = 0.0
         self._distance_acc_mm = 0.0
         self._angle_acc_deg = 0.0
@@ -229,12 +242,26 @@ class Create2Sim:
             self.set_wheels(v - 100.0 * err, v + 100.0 * err)
 
     def _update_battery(self, dt_s: float) -> None:
+        """Charge on the dock when the OI allows it, else drain.  The currents are guesses:
+        the spec gives no figures (``charge_rate_ma`` while charging, 50 mA trickle when
+        full, 0 on the dock in Safe/Full where the charger powers the robot, and 150 mA +
+        1.2 mA per mm/s of wheel speed, x ``drain_scale``, off the dock)."""
         cap = self.arena.battery_capacity_mah
-        if self.docked:
+        if self.docked and self.charger_enabled:
             self._current_ma = self.arena.charge_rate_ma if self.battery_mah < cap else 50.0
+        elif self.docked:
+            self._current_ma = 0.0
         else:
-            self._current_ma = -(150.0 + 1.2 * (abs(self.left_mm_s) + abs(self.right_mm_s)))
+            wheels = abs(self.left_mm_s) + abs(self.right_mm_s)
+            self._current_ma = -(150.0 + 1.2 * wheels) * self.arena.drain_scale
         self.battery_mah = min(cap, max(0.0, self.battery_mah + self._current_ma * dt_s / 3600.0))
+
+    def charging_state(self) -> int:
+        """Packet 21: 0 not charging, 2 full charging, 3 trickle charging (the spec's codes;
+        1 reconditioning, 4 waiting and 5 fault are not modelled)."""
+        if not (self.docked and self.charger_enabled):
+            return 0
+        return 3 if self.battery_mah >= self.arena.battery_capacity_mah else 2
 
     # ---- sensors ------------------------------------------------------------------
     def _ray_to_wall(self, bearing_rad: float) -> tuple[float, float]:
@@ -303,14 +330,13 @@ class Create2Sim:
         bump_r, bump_l = self._bumps()
         drop_r, drop_l = self.wheel_drops()
         docked = self.docked
-        charging = (3 if self.battery_mah >= a.battery_capacity_mah else 2) if docked else 0
         ir = self._dock_ir()
         v: dict[int, int] = {pid: 0 for pid in oi.PACKETS}
         v[7] = bump_r | bump_l << 1 | drop_r << 2 | drop_l << 3
         v[8] = int(lb[5] > LIGHT_BUMP_THRESHOLD)
         v.update(zip(oi.CLIFF_FLAGS, (int(c) for c in cliffs)))
         v[17] = v[52] = v[53] = ir
-        v[21] = charging
+        v[21] = self.charging_state()
         v[22] = int(13000 + 3000 * self.battery_mah / a.battery_capacity_mah + (500 if docked else 0))
         v[23] = int(round(self._current_ma))
         v[24] = 25
@@ -328,23 +354,28 @@ class Create2Sim:
         v[58] = int(self._moved_mm > 0.1)
         self._values = v
 
-    def read(self, packet_ids: Iterable[int]) -> dict[int, int]:
+    def read(self, packet_ids: Iterable[int], angle_scale: float = 1.0) -> dict[int, int]:
         """Values of the single packets in ``packet_ids`` (groups expanded).
 
-        Reading distance (19) or angle (20) returns the whole millimetres / degrees
-        accumulated since they were last read and keeps the fraction, as the robot does.
+        Distance (19) and angle (20) are the travel "since it was last requested" (OI spec):
+        reading one returns the whole millimetres / degrees accumulated and keeps the
+        fraction for the next read (a guess: the spec says nothing about fractions), and a
+        value beyond the 16-bit range "is capped at its minimum or maximum" (the excess is
+        lost).  ``angle_scale`` is what the firmware reports per degree (1 when correct).
         """
         singles = {m for pid in packet_ids for m in oi.members(pid)}
         out = {pid: self._values[pid] for pid in singles if pid in self._values}
         if oi.DISTANCE in singles:
-            whole = int(self._distance_acc_mm)  # toward zero
-            self._distance_acc_mm -= whole
-            out[oi.DISTANCE] = max(-32768, min(32767, whole))
+            out[oi.DISTANCE], self._distance_acc_mm = _take_whole(self._distance_acc_mm, 1.0)
         if oi.ANGLE in singles:
-            whole = int(self._angle_acc_deg)
-            self._angle_acc_deg -= whole
-            out[oi.ANGLE] = max(-32768, min(32767, whole))
+            out[oi.ANGLE], self._angle_acc_deg = _take_whole(self._angle_acc_deg, angle_scale)
         return out
+
+
+def _take_whole(accumulated: float, scale: float) -> tuple[int, float]:
+    """(the whole units of ``accumulated * scale``, capped to 16 bits; what is left over)."""
+    whole = int(accumulated * scale)  # toward zero
+    return max(-32768, min(32767, whole)), accumulated - whole / scale
 
 
 def _wrap_s16(value: int) -> int:

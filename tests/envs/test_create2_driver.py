@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
 import os
+import struct
+import termios
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from rt_avg.envs.create2 import oi
 from rt_avg.envs.create2.driver import DEFAULT_STREAM_PACKETS, Create2Driver, Create2LinkError, DriverConfig
 from rt_avg.envs.create2.emulator import Emulator, TwinConfig
 from rt_avg.envs.create2.oi import Mode
@@ -204,3 +208,63 @@ def test_driver_config_errors_name_the_field(kwargs, match) -> None:
     settings = {"port": "/dev/ttyUSB0", **kwargs}
     with pytest.raises(ValueError, match=match):
         DriverConfig(**settings)
+
+
+# ------------------------------------------------------- RTS, the BRC line and wake-up
+class RtsWiredToBrc:
+    """iRobot's cable recipe wires BRC to the adapter's RTS (asserted RTS pulls BRC low).
+    A pty has no modem lines, so this answers pyserial's modem-line ioctls itself, records
+    every RTS change and passes it on to the twin's BRC pin; all other ioctls (and every
+    byte) go to the real pty."""
+
+    def __init__(self, twin: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.rts: list[bool] = []  # True: asserted
+        real_ioctl = fcntl.ioctl
+
+        def ioctl(fd: int, request: int, arg: object = 0, *rest: object) -> object:
+            if request in (termios.TIOCMBIS, termios.TIOCMBIC) and isinstance(arg, bytes):
+                if struct.unpack("I", arg)[0] & termios.TIOCM_RTS:
+                    self.rts.append(request == termios.TIOCMBIS)
+                    twin.set_brc(request == termios.TIOCMBIS)
+                return arg  # DTR: accepted and ignored
+            return real_ioctl(fd, request, arg, *rest)
+
+        monkeypatch.setattr(fcntl, "ioctl", ioctl)
+
+
+def test_the_port_is_opened_with_rts_deasserted_also_on_reconnect(
+        twin: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    wire = RtsWiredToBrc(twin, monkeypatch)
+    with make_driver(twin) as drv:
+        settled(twin, drv)
+        twin.drop_link(0.1)
+        wait_until(lambda: drv.stats().reconnects == 1)
+        settled(twin, drv)
+        assert twin.snapshot().mode == Mode.SAFE
+    assert wire.rts == [False, False], (
+        f"RTS writes {wire.rts} (True: asserted, which holds BRC low while the port is open)")
+    assert twin.snapshot().brc_pulses_s == ()
+
+
+def test_brc_wake_asserts_rts_once_for_the_pulse(twin: Emulator,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    wire = RtsWiredToBrc(twin, monkeypatch)
+    with make_driver(twin, brc_wake=True) as drv:
+        settled(twin, drv)
+        assert twin.snapshot().mode == Mode.SAFE
+    assert wire.rts == [False, False, True, False], f"RTS writes {wire.rts} (True: asserted)"
+    pulses = twin.snapshot().brc_pulses_s
+    assert len(pulses) == 1 and 0.9 <= pulses[0] <= 1.5  # the spec's 1 s example
+
+
+def test_start_up_wakes_a_robot_asleep_on_its_dock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BRC pulse wakes a robot asleep on its dock for about 300 ms only (SenseAct), so the
+    start-up's Start must come inside that window, through the real RTS path."""
+    config = TwinConfig(clock="realtime", time_scale=0.5, start_docked=True,
+                        dock_sleep_after_s=0.5)  # robot seconds: 1 s of wall time
+    with Emulator(config) as twin:
+        wait_until(lambda: twin.snapshot().asleep)
+        RtsWiredToBrc(twin, monkeypatch)
+        with make_driver(twin, brc_wake=True, frame_timeout_s=None) as drv:
+            drv.wait_for_frame(1, timeout_s=1.0)
+            assert twin.snapshot().opcodes_seen[oi.Opcode.STREAM] == 1

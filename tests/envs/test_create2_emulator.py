@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import serial
 
 from rt_avg.envs.create2 import oi
-from rt_avg.envs.create2.emulator import Emulator, TwinConfig
+from rt_avg.envs.create2.emulator import LEGACY_ANGLE_FACTOR, Emulator, TwinConfig
 from rt_avg.envs.create2.oi import Mode
 from rt_avg.envs.create2.sim import ArenaConfig
 
@@ -46,6 +47,13 @@ class Link:
         self.port.reset_input_buffer()
         self.send(data)
         return self.port.read(size)
+
+    def stream_for(self, seconds: float, ids: list[int]) -> bytes:
+        """Lockstep: run ``seconds`` of robot time and return what the twin streamed (it has
+        written every frame into the pty when ``advance`` returns)."""
+        self.port.reset_input_buffer()
+        frames = self.emulator.advance(seconds, rx_barrier=self.sent)
+        return self.port.read(frames * oi.StreamParser(ids).frame_length)
 
     def mode(self) -> Mode | None:
         answer = self.ask(oi.sensors(35), 1)
@@ -222,10 +230,7 @@ def test_lockstep_streams_are_identical_for_the_same_seed() -> None:
         with Emulator(TwinConfig(clock="lockstep", seed=seed)) as twin:
             link = Link(twin)
             link.send(bytes([128, 131]) + oi.stream([100]) + oi.drive_direct(left_mm_s=90, right_mm_s=120))
-            link.port.reset_input_buffer()
-            assert twin.advance(0.3, rx_barrier=link.sent) == 20
-            time.sleep(0.05)
-            data = link.port.read(link.port.in_waiting)
+            data = link.stream_for(0.3, [100])
             link.port.close()
             return data
 
@@ -296,3 +301,149 @@ def test_standalone_main_prints_its_port_and_stops_on_sigint(tmp_path: Path) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ------------------------------------------------- firmware: sleep, charging, odometry
+#: the default arena's dock: where the robot's centre sits, facing the left wall
+ON_THE_DOCK = (170.0 + 20.0, 1000.0, 180.0)
+
+
+def docked_twin(battery_mah: float = 2500.0, **config: object) -> Emulator:
+    arena = ArenaConfig(start_pose=ON_THE_DOCK, light_noise_std=0, battery_start_mah=battery_mah)
+    return Emulator(TwinConfig(clock="lockstep", arena=arena, **config))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def on_dock() -> Iterator[Link]:
+    """A lockstep twin on its dock, just told Start (Passive mode)."""
+    with docked_twin() as twin:
+        client = Link(twin)
+        client.send(oi.single(oi.Opcode.START))
+        assert twin.snapshot().docked
+        yield client
+        client.port.close()
+
+
+def test_a_docked_robot_in_passive_mode_stops_answering_after_60_s(on_dock: Link) -> None:
+    twin = on_dock.emulator
+    twin.advance(59.5)
+    on_dock.send(oi.stream([35]))  # not a mode command: the timer runs on
+    assert twin.advance(0.4) > 0 and on_dock.mode() == Mode.PASSIVE
+    twin.advance(0.2)
+    assert twin.snapshot().asleep, "asleep after 60 s docked in Passive mode (SenseAct)"
+    assert twin.advance(1.0) == 0  # the stream stopped
+    on_dock.send(oi.single(oi.Opcode.START))
+    assert on_dock.mode() is None  # and the serial line is not listened to
+    assert twin.snapshot().mode == Mode.PASSIVE
+
+
+def test_a_brc_pulse_wakes_a_docked_robot_for_300_ms_only(on_dock: Link) -> None:
+    twin = on_dock.emulator
+    twin.advance(61.0)
+    assert twin.snapshot().asleep, "asleep after 61 s docked in Passive mode (SenseAct)"
+    twin.set_brc(True)
+    twin.set_brc(False)
+    assert on_dock.mode() == Mode.PASSIVE  # awake for a moment
+    twin.advance(0.3)
+    assert twin.snapshot().asleep and on_dock.mode() is None
+    # a pulse and then a mode command within those 300 ms wake it for good
+    twin.set_brc(True)
+    twin.set_brc(False)
+    twin.advance(0.2)
+    on_dock.send(oi.single(oi.Opcode.START))
+    twin.advance(59.0)
+    assert on_dock.mode() == Mode.PASSIVE and not twin.snapshot().asleep
+
+
+def test_safe_on_the_dock_falls_back_to_passive_and_keeps_it_awake_and_charging() -> None:
+    with docked_twin(battery_mah=1000.0) as twin:
+        link = Link(twin)
+        link.send(oi.single(oi.Opcode.START))
+        for _ in range(3):  # SenseAct's charging wait: Safe every 50 s
+            twin.advance(50.0)
+            link.send(oi.single(oi.Opcode.SAFE))
+            twin.advance(0.015)
+            assert link.mode() == Mode.PASSIVE, "Safe on a powered charger reverts to Passive"
+        twin.advance(1.0)
+        state = twin.snapshot()
+        assert not state.asleep and state.sim_time_s > 150.0
+        values = oi.decode_packets([3], link.ask(oi.sensors(3), oi.packet_size(3)))
+        assert values[21] == 2 and values[23] > 0 and values[25] > 1000 + 50
+
+
+def test_the_dock_charges_in_passive_mode_only() -> None:
+    """OI spec: the charger powers the robot in every mode but charges the battery only
+    outside Safe and Full; packet 34 bit 1 is the home base; 21: 2 full, 3 trickle."""
+    with docked_twin(battery_mah=1000.0) as twin:
+        link = Link(twin)
+
+        def charging() -> dict[int, int]:
+            return oi.decode_packets([21, 23, 25, 34], link.ask(oi.query_list([21, 23, 25, 34]), 6))
+
+        link.send(oi.single(oi.Opcode.START))
+        twin.advance(10.0)
+        passive = charging()
+        assert passive[21] == 2 and passive[23] > 0 and passive[25] > 1000 and passive[34] == 2
+        link.send(oi.single(oi.Opcode.FULL))  # Full ignores the charger: no reflex, no charge
+        twin.advance(10.0)
+        full = charging()
+        assert full[21] == 0 and full[23] == 0 and full[25] == passive[25] and full[34] == 2
+        link.send(oi.single(oi.Opcode.START))
+        twin.set_battery(2696.0)
+        twin.advance(0.03)
+        assert charging()[21] == 3  # full battery: trickle
+
+
+@pytest.mark.parametrize(("firmware", "distance_right", "angle_right"), [
+    ("3.2.6", False, False), ("3.3.0", True, False), ("3.4.0", True, False), ("3.4.1", True, True)])
+def test_distance_and_angle_packets_as_each_firmware_reports_them(
+        firmware: str, distance_right: bool, angle_right: bool) -> None:
+    """OI spec, Appendix B: distance fixed in 3.3.0, angle in 3.4.1 (before: degrees x
+    0.324056); Reset prints the version."""
+    arena = ArenaConfig(start_pose=(1000, 1000, 0), light_noise_std=0, dock_wall=None)
+    with Emulator(TwinConfig(clock="lockstep", arena=arena, firmware=firmware)) as twin:
+        link = Link(twin)
+        assert f"r3_robot/tags/release-{firmware}".encode() in link.ask(bytes([7]), 200)
+        link.send(bytes([128, 132]) + oi.drive_direct(left_mm_s=100, right_mm_s=100))
+        twin.advance(1.5)
+        distance = oi.decode_packets([19], link.ask(oi.sensors(19), 2))[19]
+        assert distance == (150 if distance_right else 0)
+        link.send(oi.drive_direct(left_mm_s=-100, right_mm_s=100))
+        twin.advance(1.5)
+        turned = math.degrees(2 * 100 / 235 * 1.5)  # ccw
+        angle = oi.decode_packets([20], link.ask(oi.sensors(20), 2))[20]
+        assert angle == int(turned if angle_right else turned * LEGACY_ANGLE_FACTOR)
+
+
+def test_a_stream_frame_consumes_distance_like_a_query() -> None:
+    """"since it was last requested": each stream frame reports the travel since the one
+    before it, so the frames of a step add up to the step's travel (SenseAct's reward)."""
+    arena = ArenaConfig(start_pose=(1000, 1000, 0), light_noise_std=0, dock_wall=None)
+    with Emulator(TwinConfig(clock="lockstep", arena=arena)) as twin:
+        link = Link(twin)
+        link.send(bytes([128, 132]) + oi.stream([19]) + oi.drive_direct(left_mm_s=150, right_mm_s=150))
+        frames = oi.StreamParser([19]).feed(link.stream_for(1.5, [19]))
+        assert len(frames) == 100 and sum(f[19] for f in frames) == 225
+        assert {f[19] for f in frames} == {2, 3}  # 2.25 mm a frame, the fractions carried on
+        link.send(oi.pause_resume_stream(False))
+        assert oi.decode_packets([19], link.ask(oi.sensors(19), 2))[19] == 0
+
+
+def test_start_docked_puts_the_robot_on_its_dock_in_passive_mode() -> None:
+    with Emulator(TwinConfig(clock="lockstep", start_docked=True, dock_sleep_after_s=5.0)) as twin:
+        state = twin.snapshot()
+        assert state.docked and state.mode == Mode.PASSIVE and not state.asleep
+        twin.advance(5.1)
+        assert twin.snapshot().asleep
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"dock_sleep_after_s": 0.0}, "dock_sleep_after_s must be > 0"),
+    ({"sleep_after_s": -1.0}, "sleep_after_s must be > 0"),
+    ({"brc_awake_s": -0.1}, "brc_awake_s must be >= 0"),
+    ({"firmware": "3.4"}, "firmware must be a version 'X.Y.Z'"),
+    ({"start_docked": True, "arena": ArenaConfig(dock_wall=None)}, "start_docked=True needs"),
+])
+def test_firmware_options_are_validated(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TwinConfig(**kwargs)

@@ -25,7 +25,7 @@ from rt_avg.envs.create2.driver import (
     DriverConfig,
     motion_between,
 )
-from rt_avg.envs.create2.emulator import LEGACY_ANGLE_FACTOR, Emulator, TwinConfig
+from rt_avg.envs.create2.emulator import Emulator, TwinConfig
 from rt_avg.envs.create2.oi import Mode
 from rt_avg.envs.create2.reset import KEEP_AWAKE_S
 from rt_avg.envs.create2.sim import ArenaConfig
@@ -34,6 +34,8 @@ from rt_avg.core import RealtimeTask, ResetInterrupted
 
 FORWARD = np.array([150.0, 150.0], dtype=np.float32)
 OPEN_ARENA = ArenaConfig(start_pose=(1250.0, 1000.0, 0.0), light_noise_std=0.0, dock_wall=None)
+#: the default arena's dock: where the robot's centre sits, facing the left wall
+ON_THE_DOCK = (170.0 + 20.0, 1000.0, 180.0)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float) -> float:
@@ -109,9 +111,11 @@ def test_a_silent_lockstep_twin_is_noticed() -> None:
 
 # -------------------------------------------------------------------- odometry
 def test_distance_and_angle_come_from_the_encoders() -> None:
-    """On firmware whose packets 19 and 20 are wrong, reward and rotation stay right."""
-    with Emulator(TwinConfig(arena=OPEN_ARENA, legacy_odometry=True)) as twin:
+    """On firmware whose packets 19 and 20 are wrong, reward (from the encoders) and rotation
+    stay right."""
+    with Emulator(TwinConfig(arena=OPEN_ARENA, firmware="3.2.6")) as twin:
         env = CreateMoverEnv(backend="hardware", port=twin.port, dt_s=0.15,
+                             reward_source="encoders",
                              reset_config={"reverse_s": 0.15, "unwind_deg": None})
         try:
             env.reset()
@@ -131,17 +135,6 @@ def test_distance_and_angle_come_from_the_encoders() -> None:
             assert turned > 20.0
         finally:
             env.close()
-
-
-def test_legacy_twin_reports_angle_as_that_firmware_does() -> None:
-    with Emulator(TwinConfig(arena=OPEN_ARENA, clock="lockstep", legacy_odometry=True)) as twin:
-        twin._execute(oi.Opcode.START, b"")
-        twin._execute(oi.Opcode.FULL, b"")
-        twin._execute(oi.Opcode.DRIVE, oi.drive(100, 1)[1:])  # ccw in place
-        twin.advance(1.0)
-        values = twin._read((19, 20))
-        turned = twin.snapshot().heading_deg
-        assert values[19] == 0 and values[20] == int(turned * LEGACY_ANGLE_FACTOR)
 
 
 def test_encoder_counters_wrap_at_16_bits() -> None:
@@ -186,17 +179,42 @@ def test_an_idle_passive_robot_falls_asleep_and_a_brc_pulse_wakes_it() -> None:
         assert not twin.snapshot().asleep
 
 
-def test_the_robot_is_kept_awake_while_it_charges() -> None:
-    # 100 mAh at 1.1 A: 327 s of charging, longer than the 5-minute Passive-mode sleep timer
+def test_the_charging_wait_keeps_a_docked_robot_awake_without_brc() -> None:
+    """A docked robot in Passive mode sleeps after 60 s and a BRC pulse wakes it for 300 ms
+    only (SenseAct); the wait re-sends Safe every 50 s, as SenseAct's, and needs no BRC."""
+    # 100 mAh at 1.1 A: 327 s of charging, five times the docked robot's sleep timer
     arena = {"start_pose": (1200.0, 700.0, 90.0), "battery_start_mah": 1500.0,
              "charge_rate_ma": 1100.0, "light_noise_std": 0.0}
     with CreateMoverEnv(arena=arena, reset_config={"battery_low_mah": 1500.0,
                                                    "battery_charged_mah": 1600.0}) as env:
+        twin = env.twin
+        assert twin is not None
+        safe_before = twin.snapshot().opcodes_seen.get(oi.Opcode.SAFE, 0)
         _, info = env.reset(seed=0)
-        state = env.twin.snapshot()
+        state = twin.snapshot()
         assert info["charged"] and info["battery_mah"] >= 1590 and not state.asleep
         assert state.sim_time_s > 300.0
-        assert len(state.brc_pulses_s) >= int(state.sim_time_s / KEEP_AWAKE_S) - 1
+        assert state.brc_pulses_s == (), "the wait must not rely on BRC (the cable may lack it)"
+        safe_sent = state.opcodes_seen.get(oi.Opcode.SAFE, 0) - safe_before
+        assert safe_sent >= int(327.0 / KEEP_AWAKE_S), f"Safe sent {safe_sent} times"
+        # then off the dock in Full mode (Safe falls back to Passive on the charger), and Safe
+        assert info["undocked"] and not state.docked and state.mode == Mode.SAFE
+
+
+def test_a_robot_asleep_on_its_dock_is_a_silent_robot() -> None:
+    """Nothing keeps a robot that docked at the end of an episode awake until the next
+    reset: if that takes more than 60 s, the reset reports a silent robot (no frame for
+    frame_timeout_s), it does not wait for it."""
+    arena = {"start_pose": (1200.0, 700.0, 90.0), "light_noise_std": 0.0}
+    with CreateMoverEnv(arena=arena) as env:
+        env.reset(seed=0)
+        twin = env.twin
+        assert twin is not None
+        twin.set_pose(*ON_THE_DOCK)  # on the charger: Safe falls back to Passive ...
+        twin.advance(61.0)  # ... and 60 s later the robot sleeps
+        assert twin.snapshot().asleep
+        with pytest.raises(Create2SilentError):
+            env.reset()
 
 
 # --------------------------------------------------------------- Drive radius

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -117,6 +118,7 @@ def test_same_seed_same_noise() -> None:
     ({"cliffs": ((10, 10, 5, 20),)}, "cliffs"),
     ({"start_pose": (0, 0, 0)}, "start_pose"),
     ({"battery_start_mah": 5000}, "battery_start_mah"),
+    ({"drain_scale": 0.0}, "drain_scale"),
 ])
 def test_arena_config_errors_name_the_field(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -127,3 +129,27 @@ def test_arena_from_mapping_rejects_unknown_keys() -> None:
     assert ArenaConfig.from_mapping({"width_mm": 1000}).width_mm == 1000
     with pytest.raises(ValueError, match=r"unknown arena option\(s\) \['size'\]"):
         ArenaConfig.from_mapping({"size": 3})
+
+
+def test_distance_is_capped_at_16_bits_when_not_read_often_enough() -> None:
+    arena = ArenaConfig(width_mm=50_000, height_mm=2000, start_pose=(500, 1000, 0),
+                        light_noise_std=0, dock_wall=None)
+    sim = Create2Sim(arena)
+    run(sim, 500, 500, 70.0)  # 35 m without a read
+    assert sim.read([19])[19] == 32767  # the spec: "capped at its minimum or maximum"
+    assert sim.read([19])[19] == 0  # and the excess is gone
+
+
+def test_drain_scale_and_a_battery_that_carries_over_seeded_resets() -> None:
+    arena = ArenaConfig(start_pose=(1500, 1000, 0), light_noise_std=0, dock_wall=None)
+    normal, fast = Create2Sim(arena), Create2Sim(replace(arena, drain_scale=5.0))
+    for sim in (normal, fast):
+        run(sim, 150, 150, 10.0)
+    used = arena.battery_start_mah - normal.battery_mah
+    assert used > 1.0 and arena.battery_start_mah - fast.battery_mah == pytest.approx(5 * used)
+    fast.reset_world(1)
+    assert fast.battery_mah == arena.battery_start_mah  # by default a seeded reset restores it
+    carried = Create2Sim(replace(arena, battery_carries_over=True))
+    run(carried, 150, 150, 10.0)
+    carried.reset_world(1)
+    assert carried.battery_mah == pytest.approx(normal.battery_mah)
