@@ -1,23 +1,38 @@
 """Figures (PNG through matplotlib's Agg canvas; no pyplot state).
 
 Every plotting function returns what it drew, read back from the axes
-(:class:`Plotted`: label, x, y of each labelled line, and the bar heights), so tests can
-check a figure against the runs it came from.
+(:class:`Plotted`: label, x, y and colour of each labelled line, and the bar heights), so
+tests can check a figure against the runs it came from.  A group keeps one colour in every
+panel of a figure (:func:`colours`); panels are per env, titled with the env id.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from rt_avg.analysis.aggregate import FEW_SEEDS
 from rt_avg.analysis.curves import Curve
-from rt_avg.analysis.stats import CI_LEVEL
+from rt_avg.analysis.stats import CI_LEVEL, Interval
 
 MAX_SEED_LINES = 10
-BAND = f"{CI_LEVEL:.0%} bootstrap band"
+BAND = (f"band: {CI_LEVEL:.0%} bootstrap CI with {FEW_SEEDS}+ seeds, "
+        "the range of the seeds with fewer")
+
+
+def colours(names: Sequence[str]) -> dict[str, str]:
+    """One colour per name (tab10, tab20 for more, then a continuous map), in order."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    names = list(dict.fromkeys(names))
+    n = len(names)
+    cmap = colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"]
+    at = (lambda i: i) if n <= 20 else (lambda i: i / max(1, n - 1))
+    return {name: to_hex(cmap(at(i))) for i, name in enumerate(names)}
 
 
 @dataclass
@@ -28,6 +43,12 @@ class Plotted:
     """(label, x, y) of every labelled line; per-seed lines (labels '_...') are left out."""
     bars: list[tuple[str, float]] = field(default_factory=list)
     """(tick label, height) of every bar."""
+    colours: dict[str, str] = field(default_factory=dict)
+    """Label -> colour (hex) of every labelled line, stairs and bar, over all panels."""
+    titles: list[str] = field(default_factory=list)
+    """Panel titles."""
+    legends: list[list[str]] = field(default_factory=list)
+    """Each panel's legend texts."""
 
 
 def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (6.4, 4.2)
@@ -40,19 +61,37 @@ def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (6.4, 4.2
 
 
 def read_back(axes: Sequence[Any]) -> Plotted:
+    from matplotlib.colors import to_hex
+    from matplotlib.container import BarContainer
+    from matplotlib.patches import StepPatch
+
     out = Plotted()
     for ax in axes:
-        out.lines += [(ln.get_label(), np.asarray(ln.get_xdata(), dtype=np.float64),
-                       np.asarray(ln.get_ydata(), dtype=np.float64))
-                      for ln in ax.get_lines() if not ln.get_label().startswith("_")]
-        from matplotlib.container import BarContainer
-
+        out.titles.append(ax.get_title())
+        legend = ax.get_legend()
+        out.legends.append([t.get_text() for t in legend.get_texts()] if legend else [])
+        for ln in ax.get_lines():
+            if not ln.get_label().startswith("_"):
+                out.lines.append((ln.get_label(), np.asarray(ln.get_xdata(), dtype=np.float64),
+                                  np.asarray(ln.get_ydata(), dtype=np.float64)))
+                _same_colour(out.colours, ln.get_label(), to_hex(ln.get_color()))
+        for patch in ax.patches:
+            if isinstance(patch, StepPatch) and not patch.get_label().startswith("_"):
+                _same_colour(out.colours, patch.get_label(), to_hex(patch.get_edgecolor()))
         bars = [c for c in ax.containers if isinstance(c, BarContainer)]
         if bars:  # bar charts: each bar with its tick label
             ticks = [t.get_text() for t in ax.get_xticklabels()]
             out.bars += [(tick, float(patch.get_height()))
                          for tick, patch in zip(ticks, bars[0].patches)]
+            for tick, patch in zip(ticks, bars[0].patches):
+                _same_colour(out.colours, tick, to_hex(patch.get_facecolor()))
     return out
+
+
+def _same_colour(seen: dict[str, str], label: str, colour: str) -> None:
+    """Record a label's colour; a label drawn in two colours is a figure bug."""
+    if seen.setdefault(label, colour) != colour:
+        raise AssertionError(f"{label!r} drawn in {seen[label]} and in {colour}")
 
 
 def save(fig: Any, path: Path, dpi: int = 110) -> Path:
@@ -63,10 +102,12 @@ def save(fig: Any, path: Path, dpi: int = 110) -> Path:
 
 
 def draw_curve(ax: Any, curve: Curve, color: Any = None, seed_lines: bool = True) -> None:
-    """The group mean, its band and (for few seeds) each seed as a thin line."""
+    """The group mean and its band (a bootstrap CI from FEW_SEEDS seeds, else the range of
+    the seeds, as the legend says), and for few seeds each seed as a thin line."""
     n = len(curve.runs)
+    what = "" if n < 2 else (", range" if n < FEW_SEEDS else f", {CI_LEVEL:.0%} CI")
     (line,) = ax.plot(curve.x, curve.mean, color=color,
-                      label=f"{curve.label} ({n} seed{'s' if n != 1 else ''})")
+                      label=f"{curve.label} ({n} seed{'s' if n != 1 else ''}{what})")
     if n > 1:
         ax.fill_between(curve.x, curve.low, curve.high, color=line.get_color(), alpha=0.2,
                         linewidth=0)
@@ -84,15 +125,19 @@ def finish_axes(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
 
 
 def plot_learning_curves(curves: Sequence[Curve], path: Path, title: str | None = None,
-                         seed_lines: bool = True) -> Plotted:
-    """Return against env steps, one panel per env id, one line and band per curve."""
+                         seed_lines: bool = True, colour: Mapping[str, str] | None = None
+                         ) -> Plotted:
+    """Return against env steps, one panel per env id (its title), one line and band per
+    curve, each curve in its own colour (``colour``: label -> colour, shared with the
+    figure's other panels)."""
     envs = list(dict.fromkeys(c.env_id for c in curves))
+    colour = colour or colours([c.label for c in curves])
     fig, axes = figure(ncols=len(envs))
     for ax, env in zip(axes, envs):
         for curve in (c for c in curves if c.env_id == env):
-            draw_curve(ax, curve, seed_lines=seed_lines)
+            draw_curve(ax, curve, colour[curve.label], seed_lines=seed_lines)
         finish_axes(ax, env, "env steps", "episode return")
-    fig.suptitle(title or f"Learning curves: mean over seeds, {BAND}")
+    fig.suptitle(title or f"Learning curves: mean over seeds ({BAND})")
     plotted = read_back(axes)
     save(fig, path)
     return plotted
@@ -153,22 +198,85 @@ def plot_bars(labels: Sequence[str], intervals: Sequence[Any], path: Path, *, ti
     return plotted
 
 
-def plot_histograms(hists: dict[str, list[Any]], path: Path) -> None:
-    """One panel per timing array (:func:`rt_avg.analysis.timing.collect_histograms`)."""
+def plot_histograms(hists: dict[str, list[Any]], path: Path,
+                    colour: Mapping[str, str] | None = None) -> Plotted:
+    """One panel per env and timing array (:func:`rt_avg.analysis.timing.collect_histograms`),
+    each group in its colour; the cycle-time panels mark each group's dt."""
     from rt_avg.analysis.timing import LOG_RATIO, TIMING_ARRAYS
 
-    fig, axes = figure(ncols=len(hists), size=(5.2, 3.8))
-    for ax, (name, entries) in zip(axes, hists.items()):
-        title = TIMING_ARRAYS[name]
-        for h in entries:
-            src = " (window medians)" if h.source == "metrics.jsonl" else ""
-            ax.stairs(h.counts, h.edges, label=f"{h.label}{src}, n={h.samples}")
-        edges = entries[-1].edges
-        if edges[0] > 0 and edges[-1] / edges[0] > LOG_RATIO:
-            ax.set_xscale("log")
-        finish_axes(ax, title, title.split(" (")[-1].rstrip(")"), "count")
-    fig.suptitle("Timing histograms")
+    envs = list(dict.fromkeys(h.env_id for entries in hists.values() for h in entries))
+    colour = dict(colour or colours([h.label for e in hists.values() for h in e]))
+    fig, grid = figure(ncols=len(hists), nrows=len(envs), size=(5.2, 3.8))
+    panels = []
+    for row, env in enumerate(envs):
+        for col, (name, entries) in enumerate(hists.items()):
+            ax = grid[row * len(hists) + col]
+            mine = [h for h in entries if h.env_id == env]
+            if not mine:
+                ax.set_visible(False)
+                continue
+            title = TIMING_ARRAYS[name]
+            for h in mine:
+                ax.stairs(h.counts, h.edges, label=f"{h.label}, n={h.samples}",
+                          color=colour[h.label])
+                if name == "cycle_ms" and h.dt_ms:
+                    ax.axvline(h.dt_ms, color=colour[h.label], linestyle="--", linewidth=1,
+                               label=f"_dt {h.label}")
+            if name == "cycle_ms" and any(h.dt_ms for h in mine):
+                ax.plot([], [], color="k", linestyle="--", linewidth=1, label="dt")
+            edges = mine[-1].edges
+            if edges[0] > 0 and edges[-1] / edges[0] > LOG_RATIO:
+                ax.set_xscale("log")
+            finish_axes(ax, f"{env}: {title.split(' (')[0]}",
+                        title.split(" (")[-1].rstrip(")"), "count")
+            panels.append(ax)
+    fig.suptitle("Timing histograms (dashed: each group's dt)")
+    plotted = read_back(panels)
     save(fig, path)
+    return plotted
+
+
+def plot_intervals(rows: Sequence[str], estimates: Mapping[str, Sequence[Interval]],
+                   path: Path, *, title: str, xlabel: str, few_seeds: bool = False) -> Plotted:
+    """rliable's interval plot: one panel per statistic (``{"IQM": [...], "mean": [...]}``,
+    one interval per row), each row a bar from the interval's low to high with its point
+    estimate; a row keeps its colour in every panel.  Read back, each interval is the line
+    ``"<statistic>: <row>"`` with x = (low, high)."""
+    colour = colours(rows)
+    fig, axes = figure(ncols=len(estimates), size=(4.2, 0.45 * len(rows) + 1.6))
+    for ax, (stat, intervals) in zip(axes, estimates.items()):
+        for i, (row, iv) in enumerate(zip(rows, intervals)):
+            y = len(rows) - 1 - i
+            if np.isfinite(iv.low):
+                ax.plot([iv.low, iv.high], [y, y], color=colour[row], linewidth=8,
+                        alpha=0.6, solid_capstyle="butt", label=f"{stat}: {row}")
+            ax.plot([iv.mean], [y], marker="|", color="k", markersize=14, label=f"_{row}")
+        ax.set_yticks(range(len(rows)), list(reversed(rows)))
+        ax.set(title=stat, xlabel=xlabel)
+        ax.grid(axis="x", alpha=0.3)
+    note = (f"\nfewer than {FEW_SEEDS} seeds: each bar is about the range of the seeds"
+            if few_seeds else "")
+    fig.suptitle(f"{title}\n{CI_LEVEL:.0%} stratified bootstrap CIs (rliable){note}")
+    plotted = read_back(axes)
+    save(fig, path)
+    return plotted
+
+
+def plot_profiles(taus: np.ndarray, profiles: Mapping[str, np.ndarray],
+                  cis: Mapping[str, np.ndarray], path: Path, *, title: str) -> Plotted:
+    """rliable's performance profiles: the fraction of runs scoring above each tau of the
+    normalised final return, one line and band per method."""
+    colour = colours(list(profiles))
+    fig, (ax,) = figure(size=(6.4, 4.4))
+    for name, profile in profiles.items():
+        ax.plot(taus, profile, color=colour[name], label=name)
+        ax.fill_between(taus, cis[name][0], cis[name][1], color=colour[name], alpha=0.2,
+                        linewidth=0)
+    finish_axes(ax, title, "normalised final return tau (0: lowest run, 1: highest, per "
+                "task)", "fraction of runs with score > tau")
+    plotted = read_back([ax])
+    save(fig, path)
+    return plotted
 
 
 def plot_comparison(curves: dict[str, list[Curve]], rates: dict[str, float],
@@ -177,13 +285,14 @@ def plot_comparison(curves: dict[str, list[Curve]], rates: dict[str, float],
     """Return against env steps and against wall-clock time per mode (``curves['steps']``,
     ``curves['wall_time']``), and throughput bars with action latency p50/p99."""
     fig, axes = figure(ncols=3, size=(5.0, 4.0))
+    modes = list(rates)
+    colour = colours(modes)
     for key, ax in (("steps", axes[0]), ("wall_time", axes[1])):
         for curve in curves[key]:
-            draw_curve(ax, curve)
+            draw_curve(ax, curve, colour[curve.label])
     finish_axes(axes[0], "return vs env steps", "env steps", "episode return")
     finish_axes(axes[1], "return vs wall-clock time", "seconds", "episode return")
-    modes = list(rates)
-    axes[2].bar(modes, [rates[m] for m in modes], color=[f"C{i}" for i in range(len(modes))])
+    axes[2].bar(modes, [rates[m] for m in modes], color=[colour[m] for m in modes])
     for i, m in enumerate(modes):
         if latency.get(m):
             p50, p99 = latency[m]

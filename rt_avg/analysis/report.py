@@ -4,14 +4,15 @@ directories.
     rt-avg report RUN_DIR [RUN_DIR ...] [--out DIR]
 
 Runs are grouped by config (:func:`rt_avg.analysis.runs.group_runs`).  Each group is drawn
-as the mean over its seeds of the runs' learning curves with a bootstrap band, and scored
-like a sweep (:mod:`rt_avg.analysis.summary`), counting every run with episodes over the
-steps it covers.  Everything drawn is also returned in :class:`ReportResult`.
+as the mean over its seeds of the runs' learning curves with a band, and scored like a
+sweep (:mod:`rt_avg.analysis.summary`: complete runs, or a group's unfinished runs when it
+has no complete one, marked unfinished).  Everything drawn is also returned in
+:class:`ReportResult`.
 
 Figures (PNG):
     learning_curves.png      return against env steps, one line + band per group
-    timing_histograms.png    action latency, cycle time, update time (timing_steps.npz;
-                             inline runs: update-time window medians from metrics.jsonl)
+    timing_histograms.png    action latency, cycle time (with dt), update time per env
+                             (timing_steps.npz of the real-time modes)
     async_vs_sequential.png  when runs of both modes share a config otherwise
 """
 
@@ -97,7 +98,7 @@ def _markdown(result: ReportResult, runs: list[Run]) -> str:
 def _one_per_run(runs: list[Run]) -> list[summary.GroupSummary]:
     out = []
     for r in runs:
-        g = summary.GroupSummary(r.name, r.env_id, {}, [r], complete_only=False)
+        g = summary.GroupSummary(r.name, r.env_id, {}, [r])
         g.label = r.name
         out.append(g)
     return out
@@ -115,18 +116,23 @@ def make_report(run_dirs: Sequence[Path | str], out_dir: Path) -> ReportResult:
     result.notes += [f"{r.path}: no finished episodes; left out of the curves"
                      for r in runs if not r.returns.size]
     # Groups in the order their first run was given (the table ranks nothing here).
-    result.groups = sorted(summary.summarize(runs, complete_only=False),
-                           key=lambda g: runs.index(g.runs[0]))
-    result.curves = [group_curve(g.label, g.runs) for g in result.groups if g.counted]
+    result.groups = sorted(summary.summarize(runs), key=lambda g: runs.index(g.runs[0]))
+    result.notes += summary.warnings_of(result.groups)
+    result.notes += [f"{r.path}: {r.status}; scored over the steps it covers"
+                     for r in runs if r.returns.size and not r.complete]
+    colour = plots.colours([g.label for g in result.groups])  # one colour per group, everywhere
+    result.curves = [group_curve(g.label, g.counted) for g in result.groups if g.counted]
     if result.curves:
         path = out_dir / "learning_curves.png"
-        result.plotted["learning_curves"] = plots.plot_learning_curves(result.curves, path)
+        result.plotted["learning_curves"] = plots.plot_learning_curves(result.curves, path,
+                                                                       colour=colour)
         result.figures["learning_curves"] = path
     result.histograms = collect_histograms([g.runs for g in result.groups],
                                            [g.label for g in result.groups], result.notes)
     if result.histograms:
         path = out_dir / "timing_histograms.png"
-        plots.plot_histograms(result.histograms, path)
+        result.plotted["timing_histograms"] = plots.plot_histograms(result.histograms, path,
+                                                                    colour)
         result.figures["timing_histograms"] = path
     _comparisons(runs, out_dir, result)
     result.summary_md = out_dir / "summary.md"

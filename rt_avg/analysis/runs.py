@@ -52,6 +52,8 @@ class Run:
     """timing_steps.npz arrays, when present."""
     complete: bool = False
     """The run reached ``run.steps`` (sweep record says done, or the final checkpoint)."""
+    stopped_early: bool = False
+    """A sweep's scheduler stopped the trial before ``run.steps`` (sweep record)."""
     name: str = ""
 
     @property
@@ -67,9 +69,13 @@ class Run:
         return str(self.config.get("env.id", "?"))
 
     @property
+    def planned_steps(self) -> int:
+        return int(self.config.get("run.steps", 0)) or 1
+
+    @property
     def total_steps(self) -> int:
         """The steps the run covers: ``run.steps`` when complete, else the last step logged."""
-        planned = int(self.config.get("run.steps", 0)) or 1
+        planned = self.planned_steps
         if self.complete:
             return planned
         logged = [float(self.steps[-1])] if self.steps.size else []
@@ -83,6 +89,20 @@ class Run:
     @property
     def auc(self) -> float:
         return stats.area_under_curve(self.steps, self.returns, self.total_steps)
+
+    @property
+    def status(self) -> str:
+        """``complete``, or how far an unfinished run got (what every table shows)."""
+        if self.complete:
+            return "complete"
+        why = "stopped early by the scheduler" if self.stopped_early else "unfinished"
+        return f"{why} at {self.total_steps:,} of {self.planned_steps:,} steps"
+
+    def final_return_text(self) -> str:
+        """``final return 412.3`` and, for a run that did not reach its steps, its status:
+        the line ``rt-avg train`` and ``rt-avg eval`` print."""
+        text = f"final return {stats.fmt(self.final_return)}"
+        return text if self.complete else f"{text} ({self.status})"
 
     def group_key(self) -> tuple:
         return tuple(sorted((k, _hashable(v)) for k, v in self.config.items()
@@ -145,14 +165,16 @@ def finite(a: Any) -> np.ndarray:
     return a[np.isfinite(a)]
 
 
-def _complete(path: Path, planned: int) -> bool:
+def _status(path: Path, planned: int) -> str | None:
+    """The sweep record's status (``done``, ``stopped``, ``running``), else ``done`` when
+    the final checkpoint exists; None otherwise."""
     from rt_avg.checkpoint import latest_checkpoint
 
     record = path / TRIAL_RECORD
     if record.exists():
-        return json.loads(record.read_text()).get("status") == "done"
+        return json.loads(record.read_text()).get("status")
     ckpt = latest_checkpoint(path / "checkpoints")
-    return ckpt is not None and ckpt.name == f"step_{planned:010d}.pt"
+    return "done" if ckpt is not None and ckpt.name == f"step_{planned:010d}.pt" else None
 
 
 def load_run(path: Path | str, config: dict[str, Any] | None = None) -> Run:
@@ -183,8 +205,15 @@ def load_run(path: Path | str, config: dict[str, Any] | None = None) -> Run:
     if (path / "timing_steps.npz").exists():
         with np.load(path / "timing_steps.npz") as npz:
             run.timing_steps = {k: np.asarray(npz[k]) for k in npz.files}
-    run.complete = _complete(path, int(flat.get("run.steps", 0)))
+    status = _status(path, int(flat.get("run.steps", 0)))
+    run.complete, run.stopped_early = status == "done", status == "stopped"
     return run
+
+
+def final_return_text(path: Path | str) -> str:
+    """The final return of the run directory ``path`` as ``rt-avg train`` and ``rt-avg
+    eval`` print it (:meth:`Run.final_return_text`); ``n/a`` without episodes."""
+    return load_run(path).final_return_text()
 
 
 def expand_run_dirs(paths: Sequence[Path | str]) -> list[Path]:
@@ -241,12 +270,33 @@ def group_params(group: Sequence[Run], keys: Sequence[str]) -> dict[str, Any]:
     return {k: group[0].config.get(k) for k in keys}
 
 
-def group_label(params: dict[str, Any], fallback: str, most: int = 3) -> str:
-    """``actor_lr=0.0003, gamma=0.99`` from the values that tell a group apart."""
-    if not params:
-        return fallback
-    parts = [f"{k.split('.')[-1]}={format_value(v)}" for k, v in list(params.items())[:most]]
-    return ", ".join(parts) + (", ..." if len(params) > most else "")
+INLINE_IGNORES = ("realtime.",)
+"""Config sections an inline run does not use (its labels leave them out)."""
+
+
+def legend_labels(groups: Sequence[Sequence[Run]]) -> list[str]:
+    """One legend label per group, from the config values that differ between these
+    groups only (``env.id`` aside: figures put the env in the panel title).  A key shows
+    by its last part unless two keys share it; keys an inline run ignores (``realtime.*``)
+    are left out of its label unless that would make two labels equal.  Labels are never
+    cut; should two still read alike, they are numbered."""
+    keys = [k for k in varying_keys(groups) if k != "env.id"]
+    short = {k: k.split(".")[-1] for k in keys}
+    if len(set(short.values())) < len(short):
+        short = {k: (k.split(".")[-1] if list(short.values()).count(short[k]) == 1 else k)
+                 for k in keys}
+
+    def label(group: Sequence[Run], drop_unused: bool) -> str:
+        unused = INLINE_IGNORES if drop_unused and group[0].mode == "inline" else ()
+        return ", ".join(f"{short[k]}={format_value(group[0].config.get(k))}" for k in keys
+                         if not k.startswith(unused)) or "all runs"
+
+    labels = [label(g, True) for g in groups]
+    if len(set(labels)) < len(labels):
+        labels = [label(g, False) for g in groups]
+    if len(set(labels)) < len(labels):
+        labels = [f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
+    return labels
 
 
 def format_value(value: Any) -> str:

@@ -1,28 +1,34 @@
 """Per-group statistics and the tables that show them (terminal, Markdown, JSON).
 
-A group (:func:`rt_avg.analysis.runs.group_runs`) is scored by the mean over its seeds of
-each run's final return and AUC, with bootstrap intervals (:mod:`rt_avg.analysis.stats`).
-Which runs count is the caller's choice: sweeps and studies count completed runs only (a
-trial still running would pull its configuration down); reports count every run that has
-episodes, each scored over the steps it covers.
+A group (:func:`rt_avg.analysis.runs.group_runs`) is scored over its seeds: IQM and mean of
+each run's final return and AUC (:mod:`rt_avg.analysis.stats`) with rliable's stratified
+bootstrap intervals (:mod:`rt_avg.analysis.aggregate`).  Which runs count is the same rule
+in ``report``, ``sweep-summary`` and ``study``: a group's complete runs; a group with none
+is scored on its unfinished runs (each over the steps it covers) and marked unfinished,
+ranked after every group with complete runs.  Unfinished runs beside complete ones are
+listed, not counted.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from rt_avg.analysis import stats
-from rt_avg.analysis.runs import (Run, format_value, group_label, group_params, group_runs,
+from rt_avg.analysis import aggregate, stats
+from rt_avg.analysis.runs import (Run, format_value, group_params, group_runs, legend_labels,
                                   varying_keys)
+from rt_avg.analysis.stats import fmt
 
-CI_TEXT = (f"Final return: mean return of the episodes ending in the last "
-           f"{stats.FINAL_FRACTION:.0%} of a run's env steps. AUC: area under the learning "
-           f"curve / steps. Intervals: {stats.CI_LEVEL:.0%} percentile bootstrap over seeds "
-           f"({stats.RESAMPLES} resamples).")
+FEW_MARK = "*"
+CI_TEXT = (f"{stats.DEFINITION} AUC: area under the learning curve / steps. "
+           f"{aggregate.TEXT} {FEW_MARK} fewer than {aggregate.FEW_SEEDS} seeds: the interval "
+           "is about the range of those few seeds, not a reliable 95% interval. Seeds: "
+           "runs counted (complete; unfinished ones only where a group has no complete run).")
 
 
 @dataclass
@@ -33,23 +39,41 @@ class GroupSummary:
     env_id: str
     params: dict[str, Any]
     runs: list[Run]
-    complete_only: bool = True
     rank: int = 0
     label: str = ""
+    improvement: stats.Interval | None = None
+    """P(reference > this group) (:func:`set_improvement`); None for the reference."""
+    reference: str = ""
+    """The group ``improvement`` compares against."""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def counted(self) -> list[Run]:
-        """The runs the statistics use."""
-        return [r for r in self.runs if (r.complete or not self.complete_only)
-                and r.returns.size]
+        """The runs the statistics use: the complete ones, else the unfinished ones."""
+        done = [r for r in self.runs if r.complete and r.returns.size]
+        return done or [r for r in self.runs if r.returns.size]
+
+    @property
+    def unfinished(self) -> bool:
+        """Scored on runs that did not reach their steps."""
+        return bool(self.counted) and not self.counted[0].complete
+
+    @cached_property
+    def final_stats(self) -> dict[str, stats.Interval]:
+        return aggregate.interval_estimates([r.final_return for r in self.counted])
 
     @property
     def final(self) -> stats.Interval:
-        return stats.bootstrap_ci([r.final_return for r in self.counted])
+        """Mean final return over seeds and its interval."""
+        return self.final_stats["mean"]
 
     @property
+    def final_iqm(self) -> stats.Interval:
+        return self.final_stats["iqm"]
+
+    @cached_property
     def auc(self) -> stats.Interval:
-        return stats.bootstrap_ci([r.auc for r in self.counted])
+        return aggregate.interval_estimates([r.auc for r in self.counted])["mean"]
 
     @property
     def mode(self) -> str:
@@ -60,8 +84,30 @@ class GroupSummary:
         return [r.seed for r in self.counted]
 
     @property
+    def few_seeds(self) -> bool:
+        return aggregate.few_seeds(len(self.counted))
+
+    @property
+    def duplicate_seeds(self) -> list[int]:
+        return sorted(s for s, n in Counter(self.seeds).items() if n > 1)
+
+    @property
     def steps(self) -> int:
         return max((r.total_steps for r in self.counted), default=0)
+
+    @property
+    def steps_spent(self) -> int:
+        """Env steps every run of the group took (complete or not)."""
+        return sum(r.total_steps for r in self.runs if r.returns.size or r.complete)
+
+    def seeds_text(self) -> str:
+        """``3``, ``3*`` (few seeds), ``3 (+1 unfinished)``, ``2 unfinished``."""
+        n = len(self.counted)
+        text = f"{n}{FEW_MARK if self.few_seeds else ''}"
+        if self.unfinished:
+            return f"{text} unfinished"
+        rest = sum(1 for r in self.runs if not r.complete)
+        return f"{text} (+{rest} unfinished)" if rest else text
 
     def mean_of(self, get: Callable[[Run], float | None]) -> float | None:
         values = [v for r in self.runs if (v := get(r)) is not None]
@@ -71,10 +117,16 @@ class GroupSummary:
         return {"name": self.name, "env_id": self.env_id, "rank": self.rank,
                 "params": self.params, "seeds": self.seeds, "steps": self.steps,
                 "runs_counted": len(self.counted), "runs_total": len(self.runs),
-                "final_return": self.final.as_dict(), "auc": self.auc.as_dict(),
+                "unfinished": self.unfinished, "few_seeds": self.few_seeds,
+                "duplicate_seeds": self.duplicate_seeds,
+                "final_return": self.final.as_dict(),
+                "final_return_iqm": self.final_iqm.as_dict(), "auc": self.auc.as_dict(),
+                "improvement": ({"reference": self.reference, **self.improvement.as_dict()}
+                                if self.improvement else None),
                 "runs": [{"name": r.name, "seed": r.seed, "complete": r.complete,
-                          "steps": r.total_steps, "final_return": _num(r.final_return),
-                          "auc": _num(r.auc)} for r in self.runs]}
+                          "status": r.status, "steps": r.total_steps,
+                          "final_return": _num(r.final_return), "auc": _num(r.auc)}
+                         for r in self.runs]}
 
 
 def _num(v: float) -> float | None:
@@ -85,24 +137,26 @@ Describe = Callable[[int, list[Run]], tuple[str, dict[str, Any]]]
 """(group index, its runs) -> the group's name and the parameters that set it apart."""
 
 
-def summarize(runs: Sequence[Run], describe: Describe | None = None,
-              complete_only: bool = True) -> list[GroupSummary]:
-    """Group ``runs`` and rank the groups within each env by mean final return (ties: mean
-    AUC).  Without ``describe``, groups are named ``g000``, ``g001``, ... in first-seen
-    order, with the config values that differ between groups as their parameters."""
+def summarize(runs: Sequence[Run], describe: Describe | None = None) -> list[GroupSummary]:
+    """Group ``runs`` and rank the groups within each env by final-return IQM (ties: mean,
+    then mean AUC); unfinished groups after the others.  Without ``describe``, groups are
+    named ``g000``, ``g001``, ... in first-seen order, with the config values that differ
+    between groups as their parameters."""
     groups = group_runs(runs)
     keys = varying_keys(groups)
     out = []
     for i, g in enumerate(groups):
         name, params = describe(i, g) if describe else (f"g{i:03d}", group_params(g, keys))
-        s = GroupSummary(name, g[0].env_id, params, list(g), complete_only)
-        s.label = group_label(params, g[0].env_id)
-        out.append(s)
+        out.append(GroupSummary(name, g[0].env_id, params, list(g)))
+    for env_id in {s.env_id for s in out}:  # labels tell apart the groups of one env
+        same = [s for s in out if s.env_id == env_id]
+        for s, label in zip(same, legend_labels([s.runs for s in same])):
+            s.label = label
 
     def order(g: GroupSummary) -> tuple:
-        final, auc = g.final.mean, g.auc.mean
-        return (not g.counted, -final if math.isfinite(final) else math.inf,
-                -auc if math.isfinite(auc) else math.inf, g.name)
+        keys = [-v if math.isfinite(v) else math.inf
+                for v in (g.final_iqm.mean, g.final.mean, g.auc.mean)]
+        return (not g.counted, g.unfinished, *keys, g.name)
 
     ranked: list[GroupSummary] = []
     for env_id in sorted({g.env_id for g in out}):
@@ -113,37 +167,59 @@ def summarize(runs: Sequence[Run], describe: Describe | None = None,
     return ranked
 
 
+def set_improvement(groups: Sequence[GroupSummary], reference: GroupSummary) -> None:
+    """P(reference > g) for every other group ``g`` of the reference's env."""
+    ref = [r.final_return for r in reference.counted]
+    for g in groups:
+        if g is not reference and g.env_id == reference.env_id and g.counted:
+            g.improvement = aggregate.improvement(ref, [r.final_return for r in g.counted])
+            g.reference = reference.name
+
+
+def warnings_of(groups: Sequence[GroupSummary]) -> list[str]:
+    """What a reader must know before trusting the numbers: repeated seeds, few seeds."""
+    out = [f"{g.name}: seed(s) {', '.join(map(str, g.duplicate_seeds))} appear more than "
+           "once: those runs are not independent samples" for g in groups if g.duplicate_seeds]
+    few = [g.name for g in groups if g.few_seeds]
+    if few:
+        out.append(f"{', '.join(few)}: fewer than {aggregate.FEW_SEEDS} seeds; the intervals "
+                   "are about the range of the seeds")
+    return out
+
+
 # ----------------------------------------------------------------------------- tables
 
 
-def fmt(value: float | None, spec: str = ".4g") -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return format(value, spec) if abs(value) < 1e5 else f"{value:.3e}"
-
-
-def with_ci(interval: stats.Interval) -> str:
-    """``41 [38.5, 43.5]``; the mean alone without an interval."""
+def with_ci(interval: stats.Interval, few: bool = False) -> str:
+    """``41 [38.5, 43.5]``; the point estimate alone without an interval; ``*`` after the
+    interval of few seeds."""
     if not math.isfinite(interval.low):
         return fmt(interval.mean)
-    return f"{fmt(interval.mean)} [{fmt(interval.low)}, {fmt(interval.high)}]"
+    mark = FEW_MARK if few else ""
+    return f"{fmt(interval.mean)} [{fmt(interval.low)}, {fmt(interval.high)}]{mark}"
 
 
 Column = tuple[str, Callable[[GroupSummary], str]]
-FINAL = f"final return ({stats.CI_LEVEL:.0%} CI)"
+IQM = f"final return IQM ({stats.CI_LEVEL:.0%} CI)"
+FINAL = f"final return mean ({stats.CI_LEVEL:.0%} CI)"
 AUC = f"AUC ({stats.CI_LEVEL:.0%} CI)"
+POI = f"P(ref > this) ({stats.CI_LEVEL:.0%} CI)"
 COL_ENV: Column = ("env", lambda g: g.env_id)
 COL_RANK: Column = ("rank", lambda g: str(g.rank))
-COL_SEEDS: Column = ("seeds", lambda g: f"{len(g.counted)}/{len(g.runs)}")
-COL_FINAL: Column = (FINAL, lambda g: with_ci(g.final))
-COL_AUC: Column = (AUC, lambda g: with_ci(g.auc))
+COL_SEEDS: Column = ("seeds", GroupSummary.seeds_text)
+COL_IQM: Column = (IQM, lambda g: with_ci(g.final_iqm, g.few_seeds))
+COL_FINAL: Column = (FINAL, lambda g: with_ci(g.final, g.few_seeds))
+COL_AUC: Column = (AUC, lambda g: with_ci(g.auc, g.few_seeds))
+COL_POI: Column = (POI, lambda g: f"{g.reference}: {with_ci(g.improvement)}"
+                   if g.improvement else "-")
 COL_PARAMS: Column = ("params", lambda g: ", ".join(
     f"{k}={format_value(v)}" for k, v in g.params.items()) or "-")
 SWEEP_COLUMNS: list[Column] = [COL_ENV, COL_RANK, ("config", lambda g: g.name), COL_SEEDS,
-                               COL_FINAL, COL_AUC, COL_PARAMS]
+                               COL_IQM, COL_FINAL, COL_AUC, COL_POI, COL_PARAMS]
 REPORT_COLUMNS: list[Column] = [
-    ("run/group", lambda g: g.label), ("mode", lambda g: g.mode),
-    ("seeds", lambda g: ",".join(map(str, g.seeds)) or "-"), COL_FINAL, COL_AUC,
+    ("run/group", lambda g: g.label), ("env", lambda g: g.env_id), ("mode", lambda g: g.mode),
+    ("seeds", lambda g: ",".join(map(str, g.seeds)) or "-"), COL_IQM, COL_FINAL, COL_AUC,
+    ("status", lambda g: "unfinished" if g.unfinished else "complete"),
     ("steps/s", lambda g: fmt(g.mean_of(Run.steps_per_s), ".0f")),
     ("latency p50 (us)", lambda g: fmt(g.mean_of(lambda r: r.latency_us("p50")), ".1f")),
     ("latency p99 (us)", lambda g: fmt(g.mean_of(lambda r: r.latency_us("p99")), ".1f"))]

@@ -21,8 +21,9 @@ class Histogram:
     counts: np.ndarray
     edges: np.ndarray
     samples: int
-    source: str
-    """``timing_steps.npz`` or ``metrics.jsonl`` (window medians)."""
+    env_id: str = ""
+    dt_ms: float | None = None
+    """The group's action cycle period (real-time modes with dt > 0)."""
 
 
 def histogram_edges(samples: list[np.ndarray], max_bins: int = 60) -> np.ndarray:
@@ -36,37 +37,40 @@ def histogram_edges(samples: list[np.ndarray], max_bins: int = 60) -> np.ndarray
     return np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
 
 
+def _dt_ms(run: Run) -> float | None:
+    dt = float(run.config.get("realtime.dt_s", 0) or 0)
+    return dt * 1e3 if run.mode != "inline" and dt > 0 else None
+
+
 def collect_histograms(groups: Sequence[Sequence[Run]], labels: Sequence[str],
                        notes: list[str]) -> dict[str, list[Histogram]]:
-    """Per timing array, one histogram per group that has samples (all groups of an array
-    share bin edges).  Inline runs have no per-step arrays: their update-time samples are
-    the per-window medians of metrics.jsonl (a note says so)."""
-    found: dict[str, list[tuple[str, np.ndarray, str]]] = {name: [] for name in TIMING_ARRAYS}
+    """Per timing array, one histogram per group that has per-step samples
+    (timing_steps.npz; the groups of one env share bin edges).  Inline runs have no
+    per-step timing (their metrics.jsonl holds a few window medians, too few for a
+    histogram): a note says so."""
+    found: dict[str, list[tuple[str, np.ndarray, Run]]] = {name: [] for name in TIMING_ARRAYS}
     for runs, label in zip(groups, labels):
-        missing, medians = [], False
+        missing = []
         for name in TIMING_ARRAYS:
             parts = [finite(r.timing_steps[name]) for r in runs
                      if r.timing_steps and name in r.timing_steps]
-            source = "timing_steps.npz"
-            if not parts and name == "update_us":
-                parts = [finite([m["timing/update_us_p50"] for m in r.metrics
-                                 if "timing/update_us_p50" in m]) for r in runs]
-                source, medians = "metrics.jsonl", True
             samples = np.concatenate(parts) if parts else np.empty(0)
             if samples.size:
-                found[name].append((label, samples, source))
+                found[name].append((label, samples, runs[0]))
             else:
                 missing.append(name)
-        if missing or medians:
-            notes.append(f"{label}: no timing_steps.npz"
-                         + (f"; no per-step {', '.join(missing)}" if missing else "")
-                         + ("; update time shows per-window medians from metrics.jsonl"
-                            if medians else ""))
+        if len(missing) == len(TIMING_ARRAYS):
+            notes.append(f"{runs[0].env_id} {label}: no per-step timing (timing_steps.npz: "
+                         "real-time modes only); no timing histogram")
+        elif missing:
+            notes.append(f"{runs[0].env_id} {label}: no per-step {', '.join(missing)}")
     out: dict[str, list[Histogram]] = {}
     for name, entries in found.items():
-        if entries:
-            edges = histogram_edges([e[1] for e in entries])
-            out[name] = [Histogram(label, np.histogram(samples, bins=edges)[0], edges,
-                                   int(samples.size), source)
-                         for label, samples, source in entries]
+        for env in dict.fromkeys(run.env_id for _, _, run in entries):
+            mine = [e for e in entries if e[2].env_id == env]
+            edges = histogram_edges([e[1] for e in mine])
+            out.setdefault(name, []).extend(
+                Histogram(label, np.histogram(samples, bins=edges)[0], edges,
+                          int(samples.size), env, _dt_ms(run))
+                for label, samples, run in mine)
     return out

@@ -17,6 +17,12 @@ A sweep file (YAML)::
       avg: {agent.algo: avg}
     samples: 1                     # random draws per grid point (needs a choice parameter if > 1)
     sample_seed: 0                 # seed of those draws (the expansion is deterministic)
+    search: random                 # random: the grid x samples above, run by Tune's
+                                   # BasicVariantGenerator (the searcher Ray Tune ships)
+    report_every: null             # env steps between reports to Tune during a trial
+                                   # (null: once, at the end); a scheduler needs it
+    scheduler: null                # stop bad trials early: {name: asha, grace_period: 2000,
+                                   # reduction_factor: 3} or {name: median, grace_period: ...}
     resources: {cpu: 1}            # Ray resources of one trial
     max_failures: 3                # reruns of a trial lost with its node (or crashed)
     max_concurrent: null           # cap on trials running at once (null: as many as fit)
@@ -26,6 +32,17 @@ A sweep file (YAML)::
 The file is parsed by the run-config machinery (:func:`rt_avg.config.build`) into the
 frozen :class:`SweepFile`, so types, ranges and unknown keys are checked the same way and
 errors name the field (``sweep.samples: got 0, allowed range is [1, inf]``).
+
+Upper bounds (:data:`MAX_SAMPLES`, :data:`MAX_SEEDS`, :data:`MAX_TRIALS`) are checked
+before anything is expanded: a typo such as ``samples: 1000000000`` is an error naming the
+field, not a driver that fills its memory.
+
+With ``report_every``, a trial reports to Tune every that many env steps (``steps``, and
+the run's ``final_return`` and ``auc`` as of that step, by the one definition in
+:mod:`rt_avg.analysis.stats`), so a Tune scheduler can stop it early; a stopped trial keeps
+its run directory and final checkpoint and is marked ``stopped`` (an unfinished run in
+every summary).  ASHA and the median stopping rule compare trials of one task, so a sweep
+with a scheduler must have a single env id.
 
 Configurations are numbered ``c000``, ``c001``, ...; a trial is one configuration with one
 seed, ``c000-s0``.  Every trial config is built with the config machinery here, so a bad
@@ -49,6 +66,14 @@ from rt_avg import config as C
 from rt_avg.config import Config, ConfigError, value_range
 
 Storage = Literal["auto", "shared", "upload"]
+SchedulerName = Literal["asha", "median"]
+SearchName = Literal["random"]
+ROBOT_PREFIX = "rt_avg/"
+"""Env ids of the robot tasks: building one connects to the robot."""
+MAX_SAMPLES = 100_000
+MAX_SEEDS = 1_000
+MAX_TRIALS = 100_000
+"""No sweep expands into more trials than this (the trial list lives in sweep.json)."""
 ParamKind = Literal["grid", "choice"]
 DEFAULT_BASE = "default"
 """``base: default`` is the built-in config (InvertedPendulum-v5), as ``rt-avg train`` uses."""
@@ -81,6 +106,18 @@ class AxisSpec:
 
 
 @dataclass(frozen=True)
+class SchedulerSpec:
+    """A Ray Tune trial scheduler over the ``final_return`` trials report (mode max),
+    with env steps (``steps``) as its time."""
+
+    name: SchedulerName
+    grace_period: int | None = field(default=None, metadata=value_range(1))
+    """Env steps before a trial can be stopped (default: report_every)."""
+    reduction_factor: float = field(default=3.0, metadata=value_range(1.0, None, lo_open=True))
+    """asha: keep the best 1/reduction_factor of the trials at each rung."""
+
+
+@dataclass(frozen=True)
 class SweepFile:
     """A sweep file as written (see the module docstring)."""
 
@@ -90,8 +127,11 @@ class SweepFile:
     overrides: dict = field(default_factory=dict)
     space: dict = field(default_factory=dict)
     variants: dict = field(default_factory=dict)
-    samples: int = field(default=1, metadata=value_range(1))
+    samples: int = field(default=1, metadata=value_range(1, MAX_SAMPLES))
     sample_seed: int = field(default=0, metadata=value_range(0))
+    search: SearchName = "random"
+    report_every: int | None = field(default=None, metadata=value_range(1))
+    scheduler: SchedulerSpec | None = None
     resources: Resources = field(default_factory=Resources)
     max_failures: int = field(default=3, metadata=value_range(0))
     max_concurrent: int | None = field(default=None, metadata=value_range(1))
@@ -192,10 +232,13 @@ def _param(key: str, spec: Any) -> Param:
 
 def _seeds(value: int | tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(value, int):
-        if value < 1:
-            raise ConfigError(f"sweep.seeds: got {value}, expected a number of seeds >= 1 "
-                              "or a list of seeds")
+        if not 1 <= value <= MAX_SEEDS:
+            raise ConfigError(f"sweep.seeds: got {value}, expected a number of seeds in "
+                              f"[1, {MAX_SEEDS}] or a list of seeds")
         return tuple(range(value))
+    if len(value) > MAX_SEEDS:
+        raise ConfigError(f"sweep.seeds: got a list of {len(value)}, at most {MAX_SEEDS} "
+                          "seeds")
     if not value or len(set(value)) != len(value) or min(value) < 0:
         raise ConfigError(f"sweep.seeds: got {list(value)}, expected distinct seeds >= 0 "
                           "(a non-empty list)")
@@ -225,8 +268,29 @@ def parse(data: Any, source: str | None = None) -> SweepSpec:
             raise ConfigError(f"sweep.variants.{vname}: got {values!r}, expected a mapping "
                               "of section.key: value")
         variants[str(vname)] = _overrides(f"sweep.variants.{vname}", values)
-    return SweepSpec(f, name, bases, _seeds(f.seeds), _overrides("sweep.overrides", f.overrides),
-                     space, variants, source)
+    spec = SweepSpec(f, name, bases, _seeds(f.seeds),
+                     _overrides("sweep.overrides", f.overrides), space, variants, source)
+    _check_size(spec)
+    if f.scheduler is not None and f.report_every is None:
+        raise ConfigError(f"sweep.scheduler: {f.scheduler.name} needs results during a "
+                          "trial; set sweep.report_every (env steps between reports)")
+    return spec
+
+
+def trial_count(spec: SweepSpec) -> int:
+    """How many trials :func:`expand` makes (computed without expanding)."""
+    n = len(spec.seeds) * spec.file.samples * len(spec.bases) * max(1, len(spec.variants))
+    for p in spec.space:
+        n *= len(p.values) if p.kind == "grid" else 1
+    return n
+
+
+def _check_size(spec: SweepSpec) -> None:
+    n = trial_count(spec)
+    if n > MAX_TRIALS:
+        raise ConfigError(f"sweep: {n:,} trials ({n // len(spec.seeds):,} configurations x "
+                          f"{len(spec.seeds)} seeds), at most {MAX_TRIALS:,}; lower "
+                          "sweep.samples, the grid or the seeds")
 
 
 def sweeps_dir() -> Path:
@@ -311,11 +375,38 @@ def expand(spec: SweepSpec) -> tuple[Trial, ...]:
 
 
 def check_envs(trials: tuple[Trial, ...]) -> None:
-    """Raise ConfigError unless every env id of the sweep is registered (imports gymnasium)."""
-    from rt_avg.environments import validate_env_id
+    """Raise ConfigError for an env that ``rt-avg train`` would refuse, before any trial
+    starts: each distinct env config is made once (and closed) as a trial would make it
+    (:func:`rt_avg.environments.make_env`: the id, its kwargs, a continuous action space);
+    a robot task (``rt_avg/...``) is checked without being built, as train checks it
+    before it connects."""
+    from rt_avg.environments import make_env, validate_env_config
 
-    for env_id in sorted({t.config.env.id for t in trials}):
-        validate_env_id(env_id)
+    seen: set[str] = set()
+    for t in trials:
+        key = json.dumps(C.to_dict(t.config)["env"], sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        validate_env_config(t.config.env)
+        if not t.config.env.id.startswith(ROBOT_PREFIX):
+            make_env(t.config.env).close()
+
+
+def check_scheduler(spec: SweepSpec, trials: tuple[Trial, ...]) -> None:
+    """A scheduler compares the trials' returns: they must share one task."""
+    if spec.file.scheduler is None:
+        return
+    envs = sorted({t.config.env.id for t in trials})
+    if len(envs) > 1:
+        raise ConfigError(f"sweep.scheduler: {spec.file.scheduler.name} compares returns of "
+                          f"one task, but the sweep has {len(envs)} env ids ({', '.join(envs)});"
+                          " run one sweep per task")
+    steps = max(t.config.run.steps for t in trials)
+    grace = spec.file.scheduler.grace_period or spec.file.report_every or 0
+    if grace >= steps:
+        raise ConfigError(f"sweep.scheduler.grace_period: got {grace}, expected fewer than "
+                          f"the trials' {steps} steps")
 
 
 def trial_record(trial: Trial) -> dict[str, Any]:

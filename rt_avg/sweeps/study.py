@@ -61,7 +61,7 @@ class StudyFile:
 
     study: StudyName
     steps: int = field(metadata=value_range(1))
-    seeds: int = field(metadata=value_range(1))
+    seeds: int = field(metadata=value_range(1, sweep_spec.MAX_SEEDS))
     base: str = sweep_spec.DEFAULT_BASE
     env: str | None = None
     overrides: dict = field(default_factory=dict)
@@ -218,11 +218,13 @@ def run_study(name: str, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / "studies" / stem
     spec = sweep_spec.parse(sweep_data(f"study-{name}", f, vs))
     trials = sweep_spec.expand(spec)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / STUDY_FILE).write_text(json.dumps(
-        {"study": asdict(f), "variants": [asdict(v) for v in vs]}, indent=1, default=list))
+
+    def write_study_file() -> None:  # once the sweep directory has accepted the trials
+        (out / STUDY_FILE).write_text(json.dumps(
+            {"study": asdict(f), "variants": [asdict(v) for v in vs]}, indent=1, default=list))
+
     code = run_trials(spec, trials, out, args.address, args.num_cpus,
-                      summary_hint=f"rt-avg study {name} --out")
+                      summary_hint=f"rt-avg study {name} --out", on_accepted=write_study_file)
     write_study_report(out)
     return code
 

@@ -36,18 +36,24 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import ray
 from ray import tune
+from ray.tune.search import BasicVariantGenerator
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rt_avg.actors.local_ray import init_ray, shutdown_ray
+from rt_avg.analysis import stats
 from rt_avg.analysis.runs import SWEEP_FILE, TRIAL_RECORD, load_run
 from rt_avg.config import ConfigError
+from rt_avg.run_dir import RunDirectory
+from rt_avg.shutdown import StopRequest
 from rt_avg.sweeps import spec as sweep_spec
 UPLOADED = ("config.yaml", "episodes.csv", "metrics.jsonl", "timing.json", TRIAL_RECORD)
 """Run-directory files an upload-mode trial sends to the driver's node (with the final
@@ -91,6 +97,7 @@ class SweepContext:
     storage: str
     trials: dict[str, dict[str, Any]]
     sink: Any  # ResultSink handle
+    report_every: int | None = None
 
 
 class _TrialStore:
@@ -147,14 +154,101 @@ def _write_record(run_path: Path, record: dict) -> None:
 
 # ----------------------------------------------------------------------------- one trial
 
+METRIC = "final_return"
+TIME_ATTR = "steps"
+POLL_S = 0.5
+"""How often a reporting trial looks at its run directory for the next report step."""
+
 
 def _report(record: dict, **extra: Any) -> None:
     last = record["attempts"][-1] if record["attempts"] else {}
-    tune.report({"final_return": record["final_return"], "auc": record["auc"],
-                 "steps": record["steps"], "episodes": record["episodes"],
+    tune.report({METRIC: record["final_return"], "auc": record["auc"],
+                 TIME_ATTR: record["steps"], "episodes": record["episodes"],
                  "config_id": record["config_id"], "seed": record["seed"],
                  "node_id": last.get("node_id"), "host": last.get("host"),
-                 "attempts": len(record["attempts"]), **extra})
+                 "attempts": len(record["attempts"]), "status": record["status"], **extra})
+
+
+def _read_progress(run_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """(episode end steps, returns, the last step logged) of a run being written: complete
+    lines only (the writer may be mid-line)."""
+    ends, returns, step = [], [], 0
+    try:
+        with open(run_path / "episodes.csv") as f:
+            next(f, None)
+            for line in f:
+                if line.endswith("\n"):
+                    cols = line.split(",")
+                    ends.append(int(cols[0]))
+                    returns.append(float(cols[2]))
+        with open(run_path / "metrics.jsonl") as f:
+            for line in f:
+                if line.endswith("\n") and line.strip():
+                    step = max(step, int(json.loads(line).get("step", 0)))
+    except (OSError, ValueError, IndexError):
+        pass  # not created yet, or truncated by a resume under our feet: next poll
+    step = max([step] + ends)
+    return np.asarray(ends, dtype=np.float64), np.asarray(returns, dtype=np.float64), step
+
+
+class _Reporter:
+    """Trains in a thread and reports to Tune every ``every`` env steps, from the run
+    directory: at step m, the run's final return and AUC as of m (episodes ended by m), so
+    the numbers do not depend on when the report happened.  A scheduler's stop arrives as
+    SystemExit from ``tune.report``; the training is then asked to stop (it checkpoints)."""
+
+    def __init__(self, train: Any, run_path: Path, start: int, planned: int, every: int,
+                 record: dict) -> None:
+        self.run_path, self.every, self.planned, self.record = run_path, every, planned, record
+        self.next = (start // every + 1) * every
+        self.stop = StopRequest()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._train, args=(train,), daemon=True,
+                                       name="rt-avg-trial")
+
+    def _train(self, train: Any) -> None:
+        try:
+            self.result = train(self.stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the trial's thread
+            self.error = exc
+
+    def run(self) -> Any:
+        """Train to the end (the trainer's result), reporting on the way; SystemExit when
+        the scheduler stopped the trial."""
+        self.thread.start()
+        try:
+            while self.thread.is_alive():
+                self.thread.join(POLL_S)
+                self._report_due()
+        except SystemExit:
+            self._stopped()
+            raise
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def _report_due(self) -> None:
+        if self.next >= self.planned:
+            return
+        ends, returns, step = _read_progress(self.run_path)
+        while self.next < self.planned and step >= self.next:
+            m = self.next
+            self.next += self.every
+            tune.report({METRIC: _number(stats.final_return(ends, returns, m)),
+                         "auc": _number(stats.area_under_curve(ends, returns, m)),
+                         TIME_ATTR: m, "episodes": int(np.sum(ends <= m)),
+                         "config_id": self.record["config_id"], "seed": self.record["seed"],
+                         "status": "running"})
+
+    def _stopped(self) -> None:
+        """Record the stop first (the actor may be reclaimed soon), then let the run end
+        with its checkpoint."""
+        ends, _, step = _read_progress(self.run_path)
+        self.record.update(status="stopped", steps=step, episodes=int(ends.size))
+        _write_record(self.run_path, self.record)
+        self.stop.set("scheduler")
+        self.thread.join()
 
 
 def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
@@ -167,7 +261,7 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     info = ctx.trials[trial_id]
     store = _TrialStore(ctx, trial_id)
     published = store.published_record()
-    if published and published.get("status") == "done":
+    if published and published.get("status") in FINISHED:
         _report(published, skipped=True)
         return
 
@@ -189,15 +283,39 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     _write_record(run_path, record)
 
     cfg = from_dict(info["config"])
-    result = inline_trainer(cfg)(cfg, run_path, resume=ckpt is not None, progress=False)
-    run = load_run(run_path)
-    run.complete = True
-    record.update(status="done", steps=result.steps, episodes=int(run.returns.size),
-                  final_return=_number(run.final_return), auc=_number(run.auc))
-    record["attempts"][-1]["ended"] = time.time()
-    _write_record(run_path, record)
+
+    def train(stop: StopRequest | None = None) -> Any:
+        return inline_trainer(cfg)(cfg, run_path, resume=ckpt is not None, stop=stop,
+                                   progress=False)
+
+    try:
+        if ctx.report_every:
+            if ckpt is not None:  # rows past the checkpoint are what the resume rewrites
+                RunDirectory(run_path).truncate_after(resumed_from)
+            train = _Reporter(train, run_path, resumed_from, cfg.run.steps, ctx.report_every,
+                              record).run
+        train()
+    except SystemExit:  # stopped by the scheduler: the run ended with a checkpoint
+        _finish_record(record, run_path, "stopped")
+        store.publish()
+        raise
+    _finish_record(record, run_path, "done")
     store.publish()
     _report(record, skipped=False)
+
+
+FINISHED = ("done", "stopped")
+"""Trial statuses a rerun of the sweep leaves alone."""
+
+
+def _finish_record(record: dict, run_path: Path, status: str) -> None:
+    run = load_run(run_path)
+    run.complete = status == "done"
+    record.update(status=status, steps=run.total_steps if run.complete or run.returns.size
+                  else 0, episodes=int(run.returns.size), final_return=_number(run.final_return),
+                  auc=_number(run.auc))
+    record["attempts"][-1]["ended"] = time.time()
+    _write_record(run_path, record)
 
 
 def _number(value: float) -> float | None:
@@ -235,6 +353,22 @@ def _prepare_sweep_dir(root: Path, spec: sweep_spec.SweepSpec,
     return token
 
 
+def _scheduler(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...]) -> Any:
+    """The Tune scheduler the sweep file names (None: every trial runs to its end)."""
+    s = spec.file.scheduler
+    if s is None:
+        return None
+    grace = s.grace_period or spec.file.report_every
+    if s.name == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        return ASHAScheduler(time_attr=TIME_ATTR, max_t=max(t.config.run.steps for t in trials),
+                             grace_period=grace, reduction_factor=s.reduction_factor)
+    from ray.tune.schedulers import MedianStoppingRule
+
+    return MedianStoppingRule(time_attr=TIME_ATTR, grace_period=grace)
+
+
 def _records(root: Path, trials: tuple[sweep_spec.Trial, ...]) -> dict[str, dict | None]:
     out = {}
     for t in trials:
@@ -259,12 +393,18 @@ def run_sweep(spec_path: str, address: str | None = None, sweep_dir: str | None 
 
 def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...], root: Path,
                address: str | None = None, num_cpus: int | None = None,
-               summary_hint: str = "rt-avg sweep-summary") -> int:
+               summary_hint: str = "rt-avg sweep-summary",
+               on_accepted: Callable[[], None] | None = None) -> int:
     """Run (or continue) ``trials`` of ``spec`` with the sweep directory ``root`` (exit
-    code as :func:`run_sweep`)."""
+    code as :func:`run_sweep`).  Everything ``rt-avg train`` would refuse is refused before
+    anything is written or Ray starts; ``on_accepted`` runs once the sweep directory has
+    accepted the trials (a study writes its own file then)."""
+    sweep_spec.check_scheduler(spec, trials)
     sweep_spec.check_envs(trials)
     root = Path(root).expanduser().resolve()
     token = _prepare_sweep_dir(root, spec, trials)
+    if on_accepted is not None:
+        on_accepted()
     configs = len({t.config_id for t in trials})
     cpus = spec.file.resources.cpu
     print(f"sweep {spec.name}: {len(trials)} trials ({configs} configurations x "
@@ -276,7 +416,8 @@ def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
         sink = ResultSink.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
             here, soft=False)).remote(str(root))
         ctx = SweepContext(str(root), token, spec.file.storage,
-                           {t.trial_id: sweep_spec.trial_record(t) for t in trials}, sink)
+                           {t.trial_id: sweep_spec.trial_record(t) for t in trials}, sink,
+                           spec.file.report_every)
         trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
                                         {"cpu": cpus})
         experiment = root / "tune"
@@ -289,6 +430,9 @@ def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
                 trainable,
                 param_space={"trial_id": tune.grid_search([t.trial_id for t in trials])},
                 tune_config=tune.TuneConfig(max_concurrent_trials=spec.file.max_concurrent,
+                                            scheduler=_scheduler(spec, trials),
+                                            metric=METRIC, mode="max",
+                                            search_alg=BasicVariantGenerator(),
                                             trial_name_creator=_trial_name,
                                             trial_dirname_creator=_trial_name,
                                             # one worker process runs trial after trial:
@@ -304,8 +448,13 @@ def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
             shutdown_ray()
 
     records = _records(root, trials)
-    done = [tid for tid, r in records.items() if r and r.get("status") == "done"]
-    print(f"sweep {spec.name}: {len(done)}/{len(trials)} trials done; "
+    done = [tid for tid, r in records.items() if r and r.get("status") in FINISHED]
+    stopped = sum(1 for r in records.values() if r and r.get("status") == "stopped")
+    spent = sum(r.get("steps") or 0 for r in records.values() if r)
+    planned = sum(t.config.run.steps for t in trials)
+    print(f"sweep {spec.name}: {len(done)}/{len(trials)} trials done"
+          + (f" ({stopped} stopped early by the scheduler)" if stopped else "")
+          + f"; env steps {spent:,} of {planned:,} planned; "
           f"summary: {summary_hint} {root}", flush=True)
     if len(done) == len(trials):
         return 0
