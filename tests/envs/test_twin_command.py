@@ -67,3 +67,30 @@ def test_create2_twin_prints_a_serial_port():
         os.close(fd)
     finally:
         _stop(proc)
+
+
+def test_create2_twin_on_its_dock_falls_asleep_for_a_serial_client():
+    """`rt-avg twin create2 --docked`: on its dock in Passive mode the robot answers until
+    60 s of robot time pass without a mode command, then it is silent and deaf (SenseAct)."""
+    import serial
+
+    from helpers import wait_for
+
+    proc, port = _start_twin("create2", "--docked", "--time-scale", "10")  # 60 s: 6 s of wall
+    try:
+        banner = proc.stderr.readline() + proc.stderr.readline()
+        assert os.path.realpath(port) in banner and "on its dock in Passive mode" in banner
+        with serial.Serial(port, 115200, timeout=0.5) as link:
+
+            def answer() -> bytes:
+                link.reset_input_buffer()
+                link.write(bytes([142, 35]))  # Sensors: OI mode (not a mode command)
+                return link.read(1)
+
+            link.write(bytes([128, 142, 35, 142, 34]))  # Start (restarts the timer), queries
+            assert link.read(2) == bytes([1, 2])  # Passive, on the home base
+            wait_for(lambda: answer() == b"", "the docked robot to fall asleep", proc)
+            link.write(bytes([131]))  # Safe is not heard either
+            assert answer() == b""
+    finally:
+        _stop(proc)
