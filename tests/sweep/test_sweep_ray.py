@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from guide import head_resources
-from helpers import ROOT
+from helpers import HANG_S, ROOT, wait_for
 from rt_avg.run_dir import read_episodes
 from rt_avg.analysis.runs import TRIAL_RECORD
 from rt_avg.analysis.sweep_summary import main_summary
@@ -53,9 +53,11 @@ def records(sweep_dir: Path) -> dict[str, dict]:
 def cluster():
     from ray.cluster_utils import Cluster
 
-    # Quick failure detection so a removed node's trials are rerun within seconds.
-    system = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
-              "health_check_timeout_ms": 500, "health_check_failure_threshold": 3}
+    # A removed node's trials are rerun within seconds: a killed node refuses the health
+    # checks at once (five failures, a second apart), while a node that is only slow to
+    # answer on a busy machine has five seconds for each.
+    system = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 1000,
+              "health_check_timeout_ms": 5000, "health_check_failure_threshold": 5}
     c = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "resources": head_resources(), "include_dashboard": False,
         "_system_config": system})
@@ -72,13 +74,11 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and driver.poll() is None:
-            if sum(r["status"] == "done" for r in records(sweep_dir).values()) >= 2:
-                break
-            time.sleep(0.1)
+        # One trial at a time (one CPU): Ctrl-C once two are done, while the third runs.
+        wait_for(lambda: sum(r["status"] == "done" for r in records(sweep_dir).values()) >= 2,
+                 "two trials done", driver)
         driver.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves its state and stops
-        out, _ = driver.communicate(timeout=60)
+        out, _ = driver.communicate(timeout=HANG_S)
     finally:
         if driver.poll() is None:
             driver.kill()
@@ -90,7 +90,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path):
               for tid in finished}
 
     again = subprocess.run([sys.executable, "-c", DRIVER, str(spec), str(sweep_dir)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=180)
+                           cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "resuming the sweep" in again.stdout
     second = records(sweep_dir)
@@ -159,23 +159,32 @@ def test_trials_lost_with_a_node_are_rerun_from_their_checkpoint(cluster, tmp_pa
     c, worker = cluster
     spec = write_spec(tmp_path, "lost-node", steps=8000, lrs=(3e-4,))
     sweep_dir = tmp_path / "sw"
-    removed = threading.Event()
+    removed, sweep_over = threading.Event(), threading.Event()
+
+    def on_worker_with_a_checkpoint() -> bool:
+        for tid, r in records(sweep_dir).items():
+            on_worker = r["attempts"] and r["attempts"][-1]["node_id"] == worker.node_id
+            if on_worker and list((sweep_dir / "runs" / tid / "checkpoints").glob("step_*.pt")):
+                return True
+        return False
 
     def remove_worker_once_it_has_a_checkpoint() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            for tid, r in records(sweep_dir).items():
-                on_worker = r["attempts"] and r["attempts"][-1]["node_id"] == worker.node_id
-                if on_worker and list((sweep_dir / "runs" / tid / "checkpoints").glob("step_*.pt")):
-                    c.remove_node(worker, allow_graceful=False)  # like a power cut
-                    removed.set()
-                    return
+        # The strike waits for the event it interrupts (a trial on the worker with a
+        # checkpoint on disk), however long that takes; 7500 more steps are left to cut.
+        while not sweep_over.is_set():
+            if on_worker_with_a_checkpoint():
+                c.remove_node(worker, allow_graceful=False)  # like a power cut
+                removed.set()
+                return
             time.sleep(0.05)
 
     killer = threading.Thread(target=remove_worker_once_it_has_a_checkpoint, daemon=True)
     killer.start()
-    assert run_sweep(str(spec), address=c.address, sweep_dir=str(sweep_dir)) == 0
-    killer.join(timeout=5)
+    try:
+        assert run_sweep(str(spec), address=c.address, sweep_dir=str(sweep_dir)) == 0
+    finally:
+        sweep_over.set()
+        killer.join(timeout=HANG_S)
     assert removed.is_set()
     recs = records(sweep_dir)
     assert all(r["status"] == "done" and r["steps"] == 8000 for r in recs.values())
