@@ -67,8 +67,28 @@ class Sampler:
 
 @pytest.fixture
 def twin():
-    with TwinProcess() as t:
+    with TwinProcess(args=["--trace-inputs"]) as t:
         yield t
+
+
+@pytest.fixture
+def arm(twin):
+    """(twin, control, receive): ur_rtde connected, the program running, the arm home."""
+    control = rtde_control.RTDEControlInterface(twin.host)
+    receive = rtde_receive.RTDEReceiveInterface(twin.host)
+    assert control.moveJ(HOME, 1.0, 1.4)
+    yield twin, control, receive
+    control.disconnect()
+    receive.disconnect()
+
+
+def ramp_to(control, receive, speed: float, accel: float) -> None:
+    """speedJ on the base joint every period until the arm runs at ``speed``."""
+    deadline = time.monotonic() + 10.0
+    while receive.getActualQd()[0] != pytest.approx(speed):
+        assert control.speedJ([speed, 0, 0, 0, 0, 0], accel, PERIOD)
+        assert time.monotonic() < deadline, "the arm did not reach its speed"
+        time.sleep(PERIOD)
 
 
 def test_ur_rtde_drives_the_wire_twin(twin):
@@ -148,3 +168,93 @@ def test_ur_rtde_drives_the_wire_twin(twin):
         control.stopScript()
         control.disconnect()
         receive.disconnect()
+
+
+def test_kick_watchdog_sends_a_clear_that_blocks_nothing(arm):
+    """kickWatchdog writes command 0 (ur_rtde 1.6.5 packs WATCHDOG as NO_CMD): the script
+    says "ready" at once, so the next regular command goes straight through."""
+    twin, control, receive = arm
+    assert control.setWatchdog(1.0)
+    mark = twin.mark()
+    for _ in range(3):
+        assert control.kickWatchdog()
+    assert twin.snapshot()["script_state"] == 1  # ready, not "done"
+    target = [h + 0.02 for h in HOME]
+    started = time.monotonic()
+    assert control.moveJ(target, 1.0, 1.4)  # would wait 3 s for "ready" and fail otherwise
+    kicks = [e["data"] for e in twin.events_since(mark, "input") if e["data"]["recipe_id"] == 11]
+    assert len(kicks) == 3 and all(k["values"] == {"input_int_register_0": 0} for k in kicks)
+    assert [e["data"]["cmd"] for e in twin.events_since(mark, "command_received")] == [1]
+    assert time.monotonic() - started < 3.0  # not the ready timeout (UR_GET_READY_TIMEOUT)
+
+
+def test_speed_stop_blocks_while_braking_so_a_10_hz_watchdog_stops_the_program(arm):
+    twin, control, receive = arm
+    speed, decel = 0.6, 1.0  # 0.6 s of braking, six times the watchdog window
+    ramp_to(control, receive, speed, 2.0)
+    assert control.setWatchdog(10.0)
+    mark = twin.mark()
+    assert control.speedStop(decel) is False  # the program died under it
+    received = twin.wait_event("command_received", since=mark, cmd=15)
+    stopped = twin.wait_event("program_stopped", since=mark)
+    assert stopped["data"]["reason"] == "watchdog"
+    assert stopped["seq"] > received["seq"]
+    assert stopped["t_s"] - received["t_s"] < speed / decel  # before the arm was at rest
+    assert not twin.events_since(mark, "command_done")
+    wait_for(lambda: not twin.snapshot()["moving"], 10.0, "the arm to come to rest")
+
+
+def test_reupload_returns_before_the_program_runs(arm):
+    twin, control, receive = arm
+    mark = twin.mark()
+    assert control.reuploadScript()
+    returned = time.monotonic()
+    armed = control.setWatchdog(10.0)
+    started = twin.wait_event("program_started", since=mark)
+    assert returned < started["wall_s"]  # same monotonic clock, one machine
+    assert not armed or started["wall_s"] < returned  # too early: refused, not queued
+    wait_for(control.isProgramRunning, 10.0, "the program to run")
+    assert control.setWatchdog(10.0)
+
+
+def test_a_restarted_program_resumes_the_last_speed_command_without_a_watchdog(arm):
+    twin, control, receive = arm
+    assert control.setWatchdog(2.0)
+    ramp_to(control, receive, 0.2, 2.0)
+    mark = twin.mark()
+    twin.restart_program()
+    twin.wait_event("program_started", since=mark)
+    assert twin.snapshot()["watchdogs"] == {}  # the new run has none
+    assert twin.snapshot()["command"] == 9  # ur_rtde's last speedJ is still in the register
+    wait_for(lambda: twin.snapshot()["qd"][0] == pytest.approx(0.2), 10.0,
+             "the arm to move again with nothing sent")
+    assert control.speedStop(2.0)
+
+
+def test_a_closed_rtde_socket_restarts_the_program_through_ur_rtde_s_own_reconnect(arm):
+    """The control interface's receive thread reconnects by itself and, finding the program
+    running, stops it (stopScript, dashboard ``stop``) and uploads it again: the program that
+    then runs has no watchdog.  The receive interface does not reconnect by itself."""
+    twin, control, receive = arm
+    assert control.setWatchdog(1.0)
+    mark = twin.mark()
+    assert twin.close_connections("rtde") == 2
+    steps = [("rtde_connected", {}), ("program_stopped", {"reason": "stop_script"}),
+             ("dashboard_command", {"command": "stop"}), ("script_received", {}),
+             ("program_started", {})]
+    seen = [twin.wait_event(kind, since=mark, timeout_s=15.0, **data) for kind, data in steps]
+    assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
+    assert twin.snapshot()["watchdogs"] == {}  # nobody armed the new program's
+    wait_for(lambda: not receive.isConnected(), 10.0, "the receive interface to notice")
+
+
+def test_a_silent_controller_stops_the_program_with_its_watchdog(arm):
+    twin, control, receive = arm
+    assert control.setWatchdog(10.0)
+    ramp_to(control, receive, 0.2, 2.0)
+    mark = twin.mark()
+    twin.silence("rtde")
+    stopped = twin.wait_event("program_stopped", since=mark)
+    assert stopped["data"]["reason"] == "watchdog"
+    wait_for(lambda: not twin.snapshot()["moving"], 10.0, "the arm to come to rest")
+    twin.answer("rtde")

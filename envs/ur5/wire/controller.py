@@ -139,8 +139,12 @@ class Controller:
     def write_int(self, index: int, value: int) -> None:
         self.out_ints[index] = int(value)
 
-    def write_inputs(self, values: dict[str, Any]) -> None:
-        """An input data package arrived: registers take the values, watchdogs are fed."""
+    def write_inputs(self, values: dict[str, Any], at_s: float | None = None) -> None:
+        """An input data package arrived (at controller time ``at_s``, default now):
+        registers take the values, watchdogs are fed.  The server passes the wall clock's
+        controller time, so a package that waited while the twin's process was starved
+        counts from its arrival, not from the last period the twin managed to run."""
+        stamp = self.t_s if at_s is None else max(self.t_s, at_s)
         with self.lock:
             for name, value in values.items():
                 if name.startswith("input_int_register_"):
@@ -151,7 +155,7 @@ class Controller:
                     self.other_inputs[name] = value
                 if name in self.watchdogs:
                     limit, _ = self.watchdogs[name]
-                    self.watchdogs[name] = (limit, self.t_s)
+                    self.watchdogs[name] = (limit, stamp)
 
     # ---------------------------------------------------------------- program
     @property

@@ -111,7 +111,7 @@ class DashboardSession(asyncio.Protocol):
         self.link: Link | None = None
         self.buffer = b""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.link = Link("dashboard", transport, self.twin.faults["dashboard"])
         self.twin.controller.record("dashboard_connected", peer=self.link.peer)
         self.link.send((GREETING + "\n").encode())
@@ -123,8 +123,6 @@ class DashboardSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.link is not None
-        if self.link.silent:
-            return
         self.buffer += data
         while b"\n" in self.buffer:
             raw, self.buffer = self.buffer.split(b"\n", 1)

@@ -24,6 +24,7 @@ Two threads commanding motion at once is a runtime error that ends the program (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Protocol
 
@@ -36,8 +37,25 @@ DONE = 2
 
 MOVEJ, SPEEDJ, SPEED_STOP, SERVO_STOP = 1, 9, 15, 16
 PROTECTIVE_STOP, STOPL, STOPJ, SET_WATCHDOG, STOP_SCRIPT = 31, 33, 34, 35, 255
-#: commands the script's main loop treats as real-time (processed every period, then "ready")
-REALTIME_COMMANDS = frozenset({24, 11, 9, 10, 6, 25, 26, 27, 38, 58})
+#: commands the script's main loop treats as real-time (processed every period, then "ready");
+#: 66-71 (directTorque and the dynamics getters) came with ur_rtde 1.6.5's script
+REALTIME_COMMANDS = frozenset({24, 11, 9, 10, 6, 25, 26, 27, 38, 58, 66, 67, 68, 69, 70, 71})
+#: UR5 joint speed limit (rad/s; 180 deg/s, UR5 technical specification); faster commands are
+#: scaled down to it, keeping their direction (the twin's guess of the planner's behaviour)
+MAX_JOINT_SPEED = math.pi
+
+
+def _finite(what: str, *values: float | np.ndarray, positive: bool = False) -> None:
+    """URScript fails on a non-finite argument (and the twin on a non-positive rate)."""
+    for v in values:
+        arr = np.asarray(v, dtype=float)
+        if not np.all(np.isfinite(arr)) or (positive and np.any(arr <= 0.0)):
+            raise ProgramError(f"{what}: invalid argument {arr.tolist()}")
+
+
+def _limited(qd: np.ndarray) -> np.ndarray:
+    peak = float(np.max(np.abs(qd)))
+    return qd * (MAX_JOINT_SPEED / peak) if peak > MAX_JOINT_SPEED else qd
 
 
 class ScriptHost(Protocol):
@@ -77,6 +95,7 @@ class RtdeControlProgram:
         self._stop_thread = False
         self._async_count = 0
         self._async_op = 0
+        self._unsupported = -1
 
     # ------------------------------------------------------------- registers
     def _in_int(self, i: int) -> int:
@@ -122,7 +141,8 @@ class RtdeControlProgram:
         cmd = self._in_int(0)
         if cmd in REALTIME_COMMANDS:
             self._process(cmd)
-            self._write_state(READY)
+            if self._blocking is None:
+                self._write_state(READY)
         elif cmd == 0:
             self._executing = False
             self._write_state(READY)
@@ -134,10 +154,11 @@ class RtdeControlProgram:
                 self._finish(cmd)
 
     def _finish(self, cmd: int) -> None:
+        """``process_cmd`` returned: "done" (a real-time command's loop says "ready" at once)."""
         if cmd == STOP_SCRIPT:
             self.finished = True
             return
-        self._write_state(DONE)
+        self._write_state(READY if cmd in REALTIME_COMMANDS else DONE)
         self.host.record("command_done", cmd=cmd)
 
     # --------------------------------------------------------------- threads
@@ -152,7 +173,7 @@ class RtdeControlProgram:
         if self._speed is not None:
             if self._move_thread or self._stop_thread:
                 raise ProgramError("Another thread is already controlling the robot")
-            twin.command_speed(self._speed[0], self._speed[1])
+            twin.command_speed(_limited(self._speed[0]), self._speed[1])
 
     def _claim_motion(self) -> None:
         """The main thread starts a motion: no other thread may be commanding one."""
@@ -172,6 +193,9 @@ class RtdeControlProgram:
         twin = self.host.twin
         if cmd == MOVEJ:
             q, speed, accel = self._joints(0), self._in_double(6), self._in_double(7)
+            _finite("movej", q)
+            _finite("movej", speed, accel, positive=True)
+            speed = min(speed, MAX_JOINT_SPEED)
             self._kill_move_thread()
             if self._in_int(1) == 1:  # async: a move thread
                 self._claim_motion()
@@ -185,6 +209,7 @@ class RtdeControlProgram:
         elif cmd == SPEEDJ:
             starting = self._speed is None
             self._speed = (self._joints(0), self._in_double(6))
+            _finite("speedj", *self._speed)
             if starting:  # the speed thread starts and commands this period; later targets
                 self._run_threads()  # reach it when its running speedj returns (next period)
         elif cmd in (SPEED_STOP, SERVO_STOP):
@@ -199,6 +224,7 @@ class RtdeControlProgram:
             if stop_move:
                 self._kill_move_thread()
             if is_async:
+                _finite("stopj", decel, positive=True)
                 self._claim_motion()
                 twin.command_stop(decel)
                 self._stop_thread = True
@@ -211,11 +237,13 @@ class RtdeControlProgram:
             self.host.trigger_protective_stop()
         elif cmd == STOP_SCRIPT:
             pass  # "Received stop script!": the loop ends without "done"
-        else:
+        elif cmd != self._unsupported:  # recorded once, not every period of a real-time one
+            self._unsupported = cmd
             self.host.record("unsupported_command", cmd=cmd)
 
     def _stop_in_main(self, cmd: int, decel: float) -> None:
         """``stopj(a)`` in the main thread: returns when the arm is at rest."""
+        _finite("stopj", decel, positive=True)
         self._claim_motion()
         twin = self.host.twin
         twin.command_stop(decel)

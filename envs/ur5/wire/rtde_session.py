@@ -45,7 +45,7 @@ class RtdeSession(asyncio.Protocol):
         self.protocol = 0
 
     # -------------------------------------------------------------- asyncio
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.link = Link("rtde", transport, self.twin.faults["rtde"])
         self.twin.add_session(self)
         self.ctrl.record("rtde_connected", peer=self.link.peer)
@@ -58,8 +58,6 @@ class RtdeSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.link is not None
-        if self.link.silent:
-            return
         self.buffer.extend(data)
         try:
             for kind, payload in rp.split_messages(self.buffer):
@@ -103,7 +101,7 @@ class RtdeSession(asyncio.Protocol):
             values = recipe.unpack(payload)
             if self.twin.config.trace_inputs:
                 self.ctrl.record("input", recipe_id=recipe.recipe_id, values=values)
-            self.ctrl.write_inputs(values)
+            self.ctrl.write_inputs(values, at_s=self.twin.controller_now())
         elif kind != rp.TEXT_MESSAGE:
             self.ctrl.record("rtde_unknown_message", type=kind)
 
@@ -143,4 +141,5 @@ class RtdeSession(asyncio.Protocol):
             out.count += periods
             if out.count >= out.every:
                 out.count %= out.every
-                self.link.send(out.recipe.pack(self.ctrl.output_values(out.recipe.names)))
+                self.link.send(out.recipe.pack(self.ctrl.output_values(out.recipe.names)),
+                               droppable=True)

@@ -62,7 +62,7 @@ class ScriptSession(asyncio.Protocol):
         self.link: Link | None = None
         self.buffer = bytearray()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.link = Link("script", transport, self.twin.faults["script"])
         self.twin.controller.record("script_connected", peer=self.link.peer, port=self.port)
 
@@ -73,8 +73,6 @@ class ScriptSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.link is not None
-        if self.link.silent:
-            return
         self.buffer.extend(data)
         for program in split_programs(self.buffer):
             self.twin.controller.receive_script(program)

@@ -65,6 +65,7 @@ class WireTwin:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._stop: asyncio.Event | None = None
+        self._origin = 0.0  # loop time of controller time 0
 
     @property
     def host(self) -> str:
@@ -132,7 +133,7 @@ class WireTwin:
         ctrl = self.controller
         period = ctrl.config.period_s
         loop = asyncio.get_running_loop()
-        origin = loop.time()
+        origin = self._origin = loop.time()
         while True:
             due = int((loop.time() - origin) / period)
             behind = due - ctrl.twin.steps
@@ -142,6 +143,11 @@ class WireTwin:
                 for session in list(self._rtde_sessions):
                     session.tick(behind)
             await asyncio.sleep(max(0.0, origin + (ctrl.twin.steps + 1) * period - loop.time()))
+
+    def controller_now(self) -> float:
+        """Controller time by the wall clock (ahead of the stepped time after a stall)."""
+        loop = self._loop
+        return self.controller.t_s if loop is None else loop.time() - self._origin
 
     # ------------------------------------------------------ RTDE connections
     def add_session(self, session: RtdeSession) -> None:
@@ -181,11 +187,12 @@ class WireTwin:
         return asyncio.run_coroutine_threadsafe(call(), loop).result(10.0)
 
     def silence(self, port: str | None = None) -> None:
-        """Stop answering on ``port`` (``rtde``, ``dashboard``, ``script``; None: all):
-        nothing goes out, what comes in is dropped; connections stay open."""
+        """Stop answering on ``port`` (``rtde``, ``dashboard``, ``script``; None: all): read
+        nothing, send no data packages, hold replies (see :mod:`.links`); connections stay
+        open and what clients sent is processed after :meth:`answer`."""
         def apply() -> None:
             for kind in self._ports(port):
-                self.faults[kind].silent = True
+                self.faults[kind].set_silent(True)
             self.controller.record("fault", what="silence", port=port)
         self._in_loop(apply)
 
@@ -193,7 +200,7 @@ class WireTwin:
         """Undo :meth:`silence`."""
         def apply() -> None:
             for kind in self._ports(port):
-                self.faults[kind].silent = False
+                self.faults[kind].set_silent(False)
             self.controller.record("fault", what="answer", port=port)
         self._in_loop(apply)
 
