@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -50,6 +51,10 @@ class _WorkerActor:
     def stop(self) -> None:
         self.worker.stop()
 
+    def ping(self) -> bool:
+        """Answers while ``run`` runs (another thread): the driver's liveness check."""
+        return True
+
     def close(self) -> None:
         self.worker.close()
 
@@ -60,12 +65,20 @@ class _WorkerActor:
 
 @ray.remote(max_concurrency=4)
 class EnvActor(_WorkerActor):
-    def __init__(self, cfg_data: dict, logger: ray.actor.ActorHandle) -> None:
+    def __init__(self, cfg_data: dict, logger: ray.actor.ActorHandle,
+                 env_factory: Callable[..., Any] | None = None) -> None:
+        """``env_factory``: a callable that returns the env, to register as ``env.id``
+        here (the Python API's env factories travel by value)."""
         from rt_avg.realtime.env_worker import EnvWorker
 
         _pin(cfg_data, "env")
-        self.sink = RaySink(logger)
-        self.worker = EnvWorker(from_dict(cfg_data), self.sink)
+        cfg = from_dict(cfg_data)
+        if env_factory is not None:
+            from rt_avg.api import register_env_factory
+
+            register_env_factory(cfg.env.id, env_factory)
+        self.sink = RaySink(logger, timeout_s=cfg.realtime.actor_timeout_s)
+        self.worker = EnvWorker(cfg, self.sink)
 
     def info(self) -> dict[str, Any]:
         return {"obs_dim": self.worker.obs_dim, "act_dim": self.worker.act_dim,
@@ -100,7 +113,8 @@ class LearnerActor(_WorkerActor):
 
         _pin(cfg_data, "learner")
         self.cfg = from_dict(cfg_data)
-        self.sink = RaySink(logger, checkpoint=self._encode)
+        self.sink = RaySink(logger, encode=self._encode,
+                            timeout_s=self.cfg.realtime.actor_timeout_s)
         self.worker = LearnerWorker(self.cfg, obs_dim, act_dim, self.sink, update_delay_s)
 
     def info(self) -> dict[str, Any]:
@@ -115,8 +129,8 @@ class LearnerActor(_WorkerActor):
     def attach_transitions(self, spec: Any) -> None:
         self.worker.connect(spec.open_reader(), self._weights)
 
-    def restore(self, learner_state: dict, env_step: int) -> None:
-        self.worker.restore(learner_state, env_step)
+    def restore(self, learner_state: dict, env_step: int, wall_time_s: float) -> None:
+        self.worker.restore(learner_state, env_step, wall_time_s)
 
     def checkpoint(self, env_state: bytes | None, wall_s: float) -> tuple[int, bytes] | None:
         """The learner's current state and the env's pickled ``env_state``, encoded as a

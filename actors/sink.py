@@ -1,7 +1,10 @@
-"""A ``Sink`` (rt_avg.realtime.sink) that forwards to the LoggerActor with Ray calls.
+"""A ``Sink`` (rt_avg.sink) that forwards to the LoggerActor with Ray calls.
 
 Calls are fire-and-forget so the control loop never waits for the logger; ``flush`` waits
 for all of them (the workers flush before their ``run`` returns, so nothing is lost).
+Checkpoints are the exception: the learner waits for each one to be written (every
+``run.checkpoint_every`` env steps), so a write the disk refuses stops the run as it
+does inline.  Every wait is bounded by ``timeout_s``.
 Episodes are sent in batches (at most ``batch_s`` old): submitting one Ray call costs a
 few hundred microseconds, which per episode of a short-lived simulated task was 5 % of
 the env loop.
@@ -20,16 +23,22 @@ from typing import Any
 
 import numpy as np
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from rt_avg.checkpoint_files import CheckpointWriteError
+
+SNAPSHOT_POLL_S = 0.005
 
 
 class RaySink:
     def __init__(self, logger: ray.actor.ActorHandle, batch_s: float = 0.5,
-                 checkpoint: Callable[[dict, bytes, float], tuple[int, bytes]] | None = None
-                 ) -> None:
-        """``checkpoint(learner_state, env_state, wall_s) -> (env step, file bytes)`` encodes
+                 encode: Callable[[dict, bytes, float], tuple[int, bytes]] | None = None,
+                 timeout_s: float = 60.0) -> None:
+        """``encode(learner_state, env_state, wall_s) -> (env step, file bytes)`` encodes
         a checkpoint; the learner's sink has one."""
         self.logger = logger
-        self._checkpoint = checkpoint
+        self._encode = encode
+        self.timeout_s = timeout_s
         self.batch_s = batch_s
         self._pending: list[ray.ObjectRef] = []
         self._episodes: list[tuple[int, int, float, int, float]] = []
@@ -64,21 +73,48 @@ class RaySink:
         self._track(self.logger.timing.remote(role, chunk))
 
     def snapshot(self, role: str, step: int, state: dict[str, Any]) -> None:
-        if self._checkpoint is None:
-            blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-            self._track(self.logger.snapshot.remote(role, step, blob))
-            return
-        # One blocking call per checkpoint (every run.checkpoint_every updates).
-        env_state, wall_s = ray.get(self.logger.checkpoint_inputs.remote())
-        if env_state is not None:  # no env snapshot yet: nothing to pair this state with
-            env_step, data = self._checkpoint(state, env_state, wall_s)
-            self._track(self.logger.write_checkpoint.remote((env_step, data)))
+        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        self._track(self.logger.snapshot.remote(role, step, blob))
+
+    def checkpoint(self, learner_state: dict[str, Any], env_step: int) -> None:
+        """Pair ``learner_state`` with the env's snapshot of ``env_step`` (sent before the
+        transition the learner just took, so it is there or on its way), encode, and wait
+        for the logger to write it.  Raises CheckpointWriteError if the disk refused it, or
+        if the logger did not answer within ``timeout_s``."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            env_state, wall_s = self._get(self.logger.checkpoint_inputs.remote(env_step),
+                                          deadline, env_step)
+            if env_state is not None:
+                break
+            if time.monotonic() > deadline:
+                raise CheckpointWriteError(f"no env state of step {env_step} reached the "
+                                           f"logger within {self.timeout_s:g} s; the "
+                                           "checkpoint was not written")
+            time.sleep(SNAPSHOT_POLL_S)
+        step, data = self._encode(learner_state, env_state, wall_s)
+        self._get(self.logger.write_checkpoint.remote(step, data), deadline, step)
+
+    def _get(self, ref: ray.ObjectRef, deadline: float, step: int) -> Any:
+        try:
+            return ray.get(ref, timeout=max(deadline - time.monotonic(), 0.0))
+        except RayTaskError as exc:
+            if isinstance(exc.cause, CheckpointWriteError):
+                raise exc.cause from None
+            raise
+        except GetTimeoutError:
+            raise CheckpointWriteError(f"the logger did not answer within {self.timeout_s:g} s; "
+                                       f"the checkpoint of step {step} was not written") from None
+        except RayActorError as exc:
+            raise CheckpointWriteError(f"the logger is gone ({type(exc).__name__}); the "
+                                       f"checkpoint of step {step} was not written") from None
 
     def event(self, kind: str, message: str, step: int) -> None:
         self._track(self.logger.event.remote(kind, message, step))
 
-    def flush(self, timeout_s: float = 60.0) -> None:
+    def flush(self) -> None:
+        """Send what is buffered and wait (at most ``timeout_s``) for every call to land."""
         self._send_episodes()
         if self._pending:
-            ray.wait(self._pending, num_returns=len(self._pending), timeout=timeout_s)
+            ray.wait(self._pending, num_returns=len(self._pending), timeout=self.timeout_s)
             self._pending = []

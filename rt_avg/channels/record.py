@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rt_avg.channels.protocol import RESERVED_FIELDS, Record
+from rt_avg.core import Transition
 
 #: Bytes taken by ``seq`` and ``write_time_ns`` in front of the user fields.
 STAMP_BYTES = 16
@@ -57,6 +58,24 @@ def transition_dtype(
         ],
         align=True,
     )
+
+
+def transition_fields(t: Transition) -> dict[str, Any]:
+    """The fields of :func:`transition_dtype` that hold ``t`` (the writer adds the counters
+    ``env_step`` and ``episode`` and the stamps ``t_obs_ns`` and ``t_act_ns``)."""
+    return {"obs": t.obs, "action": t.action, "eps": t.eps, "reward": t.reward,
+            "next_obs": t.next_obs, "terminated": t.terminated, "truncated": t.truncated,
+            "policy_version": -1 if t.policy_version is None else t.policy_version}
+
+
+def transition_from_record(rec: Record) -> Transition:
+    """The :class:`~rt_avg.core.Transition` a :func:`transition_dtype` record holds, with
+    float32 arrays as learners take them (float32 values cross the float64 fields exactly)."""
+    version = int(rec["policy_version"])
+    return Transition(rec["obs"].astype(np.float32), rec["action"].astype(np.float32),
+                      rec["eps"].astype(np.float32), float(rec["reward"]),
+                      rec["next_obs"].astype(np.float32), bool(rec["terminated"]),
+                      bool(rec["truncated"]), None if version < 0 else version)
 
 
 def weights_dtype(n: int) -> np.dtype:

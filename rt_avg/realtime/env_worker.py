@@ -28,14 +28,15 @@ import numpy as np
 from rt_avg import algos
 from rt_avg.config import Config
 from rt_avg.channels import LatestReader, LatestWriter
+from rt_avg.channels.record import transition_fields
 from rt_avg.env_loop import EnvLoop
 from rt_avg.environments import make_env
 from rt_avg.finite import NonFiniteError, check_env_step, check_observation
 from rt_avg.policy import env_dims
 from rt_avg.pacing import Pacer
-from rt_avg.realtime.sink import Sink
 from rt_avg.core import RealtimeTask
 from rt_avg.realtime.timing import ENV_FIELDS, TimingBuffer
+from rt_avg.sink import Sink
 
 
 class EnvWorker:
@@ -151,12 +152,13 @@ class EnvWorker:
                 check_env_step(step, tr.reward, self.loop.state.obs,
                                tr.next_obs if result.episode is not None else None,
                                self.loop.state.raw_obs)
-                self.transitions.write(
-                    obs=tr.obs, action=tr.action, eps=tr.eps, reward=tr.reward,
-                    next_obs=tr.next_obs, terminated=tr.terminated, truncated=tr.truncated,
-                    env_step=step, episode=self.loop.state.episode,
-                    policy_version=self.policy.version, t_obs_ns=t_obs,
-                    t_act_ns=result.t_act_ns)
+                if step % cfg.run.checkpoint_every == 0:
+                    # Sent before the transition, so the learner, which checkpoints when it
+                    # has learned from this step, finds this state at the logger.
+                    self.sink.snapshot("env", step, self.loop.state_dict())
+                self.transitions.write(**transition_fields(tr), env_step=step,
+                                       episode=self.loop.state.episode, t_obs_ns=t_obs,
+                                       t_act_ns=result.t_act_ns)
                 if result.episode is not None:
                     ep = result.episode
                     self.sink.episode(ep.step, ep.episode, ep.ret, ep.length)
@@ -178,8 +180,6 @@ class EnvWorker:
                         break
                 elif not self._inner_wait:
                     self._pick_up_weights()
-                if step % cfg.run.checkpoint_every == 0:
-                    self.sink.snapshot("env", step, self.loop.state_dict())
                 t_obs = time.monotonic_ns()  # the env.step result is the next observation
         except NonFiniteError as exc:
             self._poisoned = exc

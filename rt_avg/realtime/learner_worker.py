@@ -15,17 +15,16 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from rt_avg import algos
 from rt_avg.channels import LatestChannel, LatestReader, LatestWriter
+from rt_avg.channels.record import transition_from_record
 from rt_avg.config import Config
-from rt_avg.core import Transition
-from rt_avg.finite import NonFiniteError, check_metrics, check_weights
-from rt_avg.metrics import MetricsWindow
-from rt_avg.realtime.sink import Sink
+from rt_avg.finite import NonFiniteError
+from rt_avg.learn_step import LearnStep
 from rt_avg.realtime.timing import LEARNER_FIELDS, TimingBuffer
+from rt_avg.sink import Sink
 
 
 class LearnerWorker:
@@ -39,13 +38,16 @@ class LearnerWorker:
         self.weights: LatestWriter | None = None
         self._stop = threading.Event()
         self.update_delay_s = update_delay_s  # benchmark knob: a learner slower than dt
-        self.skipped = 0
         self.stalls = 0
         self.last_env_step = 0
+        self.wall_offset_s = 0.0
         self.transitions_seen = 0
-        self._publish_ns = int(cfg.realtime.sync_min_interval_s * 1e9)
-        self._next_publish_ns = 0
+        self.step: LearnStep | None = None
         self._poisoned: NonFiniteError | None = None  # the learner's state is not finite
+
+    @property
+    def skipped(self) -> int:
+        return self.step.skipped if self.step is not None else 0
 
     def connect(self, transitions: LatestReader, weights: LatestWriter) -> None:
         self.transitions, self.weights = transitions, weights
@@ -53,9 +55,11 @@ class LearnerWorker:
         if self.cfg.run.mode != "sequential" and isinstance(transitions, LatestChannel):
             self._wait_newer = functools.partial(transitions.wait_newer, spin_s=0.0)
 
-    def restore(self, learner_state: dict[str, Any], env_step: int) -> None:
+    def restore(self, learner_state: dict[str, Any], env_step: int,
+                wall_time_s: float = 0.0) -> None:
         self.learner.load_state_dict(learner_state)
         self.last_env_step = env_step
+        self.wall_offset_s = wall_time_s
 
     def stop(self) -> None:
         self._stop.set()
@@ -64,15 +68,26 @@ class LearnerWorker:
         self.weights.write(version=self.learner.updates, env_step=self.last_env_step,
                            values=self.learner.policy_params().numpy())
 
+    def _checkpoint(self, env_step: int) -> None:
+        self.sink.checkpoint(self.learner.state_dict(), env_step)
+
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
-        sync_every = cfg.realtime.sync_every  # sequential mode publishes every update
-        window = MetricsWindow()
         timing = TimingBuffer(LEARNER_FIELDS)
+        t_start = time.monotonic()
+
+        def on_update_ns(update_ns: int) -> None:
+            if timing.add(update_us=update_ns / 1e3):
+                self.sink.timing("learner", timing.take())
+
+        step = self.step = LearnStep(
+            cfg, self.learner, publish=self._publish, metrics=self.sink.metrics,
+            checkpoint=self._checkpoint, start_step=self.last_env_step,
+            wall_s=lambda: self.wall_offset_s + time.monotonic() - t_start,
+            update_delay_s=self.update_delay_s, on_update_ns=on_update_ns)
         self._publish()  # the env acts with exactly these initial weights
         last_seq = 0
         last_arrival = time.monotonic()
-        t_start = time.monotonic()
         try:
             while not self._stop.is_set():
                 rec = self._wait_newer(last_seq, timeout_s=0.05)
@@ -84,55 +99,20 @@ class LearnerWorker:
                         last_arrival = time.monotonic()
                     continue
                 seq = int(rec["seq"])
-                self.skipped += seq - last_seq - 1
+                step.skipped += seq - last_seq - 1
                 last_seq = seq
                 last_arrival = time.monotonic()
                 self.transitions_seen += 1
                 self.last_env_step = int(rec["env_step"])
-                if self.last_env_step > cfg.run.learning_starts:
-                    t = Transition(rec["obs"].astype(np.float32),
-                                   rec["action"].astype(np.float32),
-                                   rec["eps"].astype(np.float32),
-                                   float(rec["reward"]), rec["next_obs"].astype(np.float32),
-                                   bool(rec["terminated"]), bool(rec["truncated"]),
-                                   int(rec["policy_version"]))
-                    t0 = time.perf_counter_ns()
-                    metrics = self.learner.update(t)
-                    if self.update_delay_s:
-                        time.sleep(self.update_delay_s)
-                    update_ns = time.perf_counter_ns() - t0
-                    # Before these weights reach the env (or a checkpoint).
-                    check_metrics(self.last_env_step, self.learner.updates, metrics)
-                    check_weights(self.last_env_step, self.learner.updates,
-                                  self.learner.policy_params())
-                    window.add(metrics, update_ns)
-                    if timing.add(update_us=update_ns / 1e3):
-                        self.sink.timing("learner", timing.take())
-                if cfg.run.mode == "sequential":
-                    self._publish()  # the env is waiting for exactly this update
-                elif self.learner.updates % sync_every == 0:
-                    now = time.monotonic_ns()
-                    if now >= self._next_publish_ns:
-                        self._next_publish_ns = now + self._publish_ns
-                        self._publish()
-                if len(window) >= cfg.run.metrics_every:
-                    self.sink.metrics(window.flush(
-                        step=self.last_env_step, updates=self.learner.updates,
-                        wall_time_s=time.monotonic() - t_start, skipped=self.skipped))
-                if self.learner.updates and self.learner.updates % cfg.run.checkpoint_every == 0:
-                    self.sink.snapshot("learner", self.last_env_step, self.learner.state_dict())
+                step(transition_from_record(rec), self.last_env_step)
         except NonFiniteError as exc:
             self._poisoned = exc
             raise
         finally:
-            if len(window):
-                self.sink.metrics(window.flush(step=self.last_env_step,
-                                               updates=self.learner.updates,
-                                               wall_time_s=time.monotonic() - t_start,
-                                               skipped=self.skipped))
+            step.flush_metrics()
             self.sink.timing("learner", timing.take())
-        return {"updates": self.learner.updates, "skipped": self.skipped,
-                "stalls": self.stalls, "env_step": self.last_env_step}
+        return {"updates": self.learner.updates, "start_updates": step.start_updates,
+                "skipped": step.skipped, "stalls": self.stalls, "env_step": self.last_env_step}
 
     def state(self) -> dict[str, Any]:
         if self._poisoned is not None:  # never checkpoint it

@@ -49,14 +49,20 @@ def _stats(a: np.ndarray) -> dict[str, float]:
 
 def summarize(env: dict[str, np.ndarray], learner: dict[str, np.ndarray], *, dt_s: float,
               mode: str, wall_s: float, env_steps: int, updates: int, skipped: int,
-              stalls: int) -> dict[str, Any]:
-    """The timing.json content."""
+              stalls: int, start_step: int = 0, start_updates: int = 0) -> dict[str, Any]:
+    """The timing.json content.
+
+    ``env_steps`` and ``updates`` are the run's totals; ``wall_s`` is this process's part
+    of it, which began at ``start_step`` and ``start_updates`` (a resumed run): the rates
+    and the learned fraction are of that part, whose arrays these are."""
     cycle = env.get("cycle_ms", np.empty(0))  # NaN where a cycle has no predecessor
+    steps_here, updates_here = env_steps - start_step, updates - start_updates
     out: dict[str, Any] = {
         "mode": mode, "dt_ms": dt_s * 1e3, "env_steps": env_steps, "updates": updates,
-        "wall_s": wall_s, "env_steps_per_s": env_steps / wall_s if wall_s > 0 else 0.0,
-        "updates_per_s": updates / wall_s if wall_s > 0 else 0.0,
-        "learned_fraction": updates / env_steps if env_steps else 0.0,
+        "start_step": start_step, "wall_s": wall_s,
+        "env_steps_per_s": steps_here / wall_s if wall_s > 0 else 0.0,
+        "updates_per_s": updates_here / wall_s if wall_s > 0 else 0.0,
+        "learned_fraction": updates_here / steps_here if steps_here > 0 else 0.0,
         "skipped_transitions": skipped, "stalls": stalls,
         "overruns": int(env.get("overrun", np.empty(0, bool)).sum()),
         "action_latency_us": _stats(env.get("action_latency_us", np.empty(0))),
