@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -96,14 +97,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rt_avg.shutdown import StopRequest
 
     with StopRequest() as stop:
-        if cfg.run.mode == "inline":
-            from rt_avg.baselines import inline_trainer
-            result = inline_trainer(cfg)(cfg, run_path, resume=resume, stop=stop,
-                                         progress=not args.quiet)
-        else:
-            from rt_avg.actors.driver import train_realtime
-            result = train_realtime(cfg, run_path, resume=resume, stop=stop,
-                                    address=args.address, progress=not args.quiet)
+        from rt_avg.api import run_config
+
+        result = run_config(cfg, run_path, resume=resume, stop=stop, progress=not args.quiet,
+                            address=args.address)
     from rt_avg.run_dir import read_episodes
     returns = [e["return"] for e in read_episodes(run_path)]
     recent = f"{sum(returns[-10:]) / len(returns[-10:]):.2f}" if returns else "n/a"
@@ -259,12 +256,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A console script does not put the current folder on sys.path (python -m does): a task
+    # of one's own next to the user (--env my_robot:PointMass-v0) is found either way, and a
+    # local Ray's workers look in the same folder.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except ConfigError as exc:
         print(f"rt-avg: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if (hint := install_hint(exc)) is None:
+            raise
+        print(f"rt-avg: error: {hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rt-avg: interrupted", file=sys.stderr)
@@ -274,6 +281,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"rt-avg: run failed: {exc}", file=sys.stderr)
         return 1
+
+
+#: Modules of the optional parts and the extra that installs them (pyproject.toml).
+EXTRAS = {"ray.tune": "sweep", "pandas": "sweep", "pyarrow": "sweep",
+          "stable_baselines3": "baselines", "rtde_control": "ur5", "rtde_receive": "ur5",
+          "rtde_io": "ur5", "shimmy": "dmc", "dm_control": "dmc"}
+
+
+def install_hint(exc: ModuleNotFoundError) -> str | None:
+    """One line saying which extra brings the module that is missing (None: not one of
+    the optional parts)."""
+    name = exc.name or ""
+    for module, extra in EXTRAS.items():
+        if name == module or name.startswith(module + "."):
+            return (f"{name} is not installed; it comes with rt-avg's '{extra}' extra: "
+                    f"pip install 'rt-avg[{extra}]'")
+    return None
 
 
 def _run_failures() -> tuple[type[BaseException], ...]:
