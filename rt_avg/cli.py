@@ -45,6 +45,8 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
         cfg = cfg.replace(**sections)
     for text in args.set or []:
         cfg = C.apply_override(cfg, text)
+    if args.resume is not None and not args.trust_run_dir:
+        _check_resume_imports(args, cfg, run_path)
     validate_env_config(cfg.env)
     from rt_avg import algos
 
@@ -61,6 +63,19 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
         raise ConfigError(f"--run-dir: {run_path} already holds a run; use --resume {run_path} "
                           "to continue it or choose another directory")
     return cfg, run_path, False
+
+
+def _check_resume_imports(args: argparse.Namespace, cfg: Config, run_path: Path) -> None:
+    """A module the resumed run's config.yaml names is imported only if it is part of
+    rt-avg or the command line names it too (rt_avg.trust)."""
+    from rt_avg.trust import IMPORTING_FIELDS, check_run_dir_imports, field_value, modules_named
+
+    given = {text.split("=", 1)[0].strip() for text in args.set or []}
+    if args.algo is not None:
+        given.add("agent.algo")
+    allowed = modules_named(field_value(cfg, f) for f in IMPORTING_FIELDS if f in given)
+    check_run_dir_imports(cfg, run_path / "config.yaml", allowed,
+                          f"rt-avg train --resume {run_path} --trust-run-dir", name_again=True)
 
 
 def _check_train_flags(args: argparse.Namespace) -> None:
@@ -118,7 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from rt_avg.evaluate import evaluate
 
-    res = evaluate(Path(args.run_dir), args.episodes)
+    res = evaluate(Path(args.run_dir), args.episodes, trust_run_dir=args.trust_run_dir)
     if args.json:
         print(json.dumps({"step": res.step, "episodes": len(res.returns), "mean": res.mean,
                           "std": res.std, "returns": res.returns}))
@@ -203,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one config value, e.g. --set agent.actor_lr=1e-4")
     t.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT); "
                    "default: start a local Ray")
+    t.add_argument("--trust-run-dir", action="store_true",
+                   help="with --resume: import a module of one's own that the run's "
+                   "config.yaml names (agent.algo or env.id as module.path:NAME); without it "
+                   "only rt-avg's own and modules named on the command line are imported")
     t.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     t.add_argument("--quiet", action="store_true", help="no progress display")
     t.set_defaults(func=cmd_train)
@@ -212,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=_at_least_one, default=10,
                    help="episodes to run (>= 1; default 10)")
     e.add_argument("--json", action="store_true")
+    e.add_argument("--trust-run-dir", action="store_true",
+                   help="import a module of one's own that the run's config.yaml names "
+                   "(agent.algo or env.id as module.path:NAME); refused without it")
     e.set_defaults(func=cmd_eval)
 
     from rt_avg.bench.command import add_bench_arguments

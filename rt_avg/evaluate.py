@@ -18,6 +18,7 @@ from rt_avg.environments import episode_seed, make_env
 from rt_avg.policy import env_dims
 from rt_avg.resume import check_resume
 from rt_avg.run_dir import RunDirectory, check_run_path
+from rt_avg.trust import check_run_dir_imports
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never reuse a training reset seed
 
@@ -51,14 +52,18 @@ def _returns(env: gym.Env, act: Callable[[np.ndarray], np.ndarray], seed: int,
     return returns
 
 
-def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
+def evaluate(run_path: Path, episodes: int = 10, trust_run_dir: bool = False) -> EvalResult:
     """The deterministic policy of ``run_path``'s newest usable checkpoint over ``episodes``
-    (>= 1) episodes."""
+    (>= 1) episodes.  A module of one's own that the run's config.yaml names is imported
+    only with ``trust_run_dir`` (:mod:`rt_avg.trust`)."""
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"--episodes: got {episodes!r}, expected an integer >= 1")
     check_run_path(Path(run_path), "run_dir", existing=True)
     run_dir = RunDirectory(run_path)
     cfg = run_dir.load_config()
+    if not trust_run_dir:
+        check_run_dir_imports(cfg, run_dir.config, set(),
+                              f"rt-avg eval {run_path} --trust-run-dir", name_again=False)
     saved = load_newest(run_dir.checkpoints)
     if saved is None:
         raise ConfigError(f"run dir: {run_path} has no usable checkpoint to evaluate")
@@ -66,11 +71,10 @@ def evaluate(run_path: Path, episodes: int = 10) -> EvalResult:
     env = make_env(cfg.env)
     try:
         if algos.is_batch(cfg.agent.algo):  # Stable-Baselines3's deterministic policy
-            from rt_avg.baselines.sb3 import build_model
-            from rt_avg.baselines.state import load_model_state
+            from rt_avg.baselines.sb3 import build_model, check_model_state
 
             model = build_model(cfg, env)
-            load_model_state(model, saved.learner)
+            check_model_state(run_dir, cfg, saved, model)  # config.yaml edited: a clear error
             return EvalResult(_returns(env, lambda raw: model.predict(raw, deterministic=True)[0],
                                        cfg.run.seed, episodes), saved.step)
         algo = algos.get(cfg.agent.algo)

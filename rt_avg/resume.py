@@ -5,9 +5,11 @@ Order, whatever the mode:
 1. :func:`resume_checkpoint` - the newest checkpoint that loads (a truncated or damaged
    newest one is skipped with a message); none at all is an error, before anything starts.
 2. :func:`check_resume` - the config (with the ``--set`` changes) must fit the checkpoint:
-   the same ``agent.algo`` and ``env.id``, and a learner built from it must have the
-   checkpoint's shapes (``agent.hidden_sizes`` and the env's sizes); the state is loaded
-   into that learner.
+   the same ``agent.algo`` and ``env.id``, a ``run.steps`` not below the checkpoint's
+   step, and a learner built from it must have the checkpoint's shapes
+   (``agent.hidden_sizes`` and the env's sizes); the state is loaded into that learner.
+   The batch learners do the same through :func:`check_state`
+   (:mod:`rt_avg.baselines.sb3`), and their replay buffer must hold the saved one.
 3. :func:`commit_resume` - only now the run directory changes: ``config.yaml`` records
    the changed config, and log rows newer than the checkpoint (which the resumed run
    writes again) are dropped.
@@ -18,7 +20,7 @@ A refused resume leaves the run directory byte-identical.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -79,8 +81,9 @@ def _shape_mismatch(expected: Any, saved: Any, path: str) -> str | None:
     return None
 
 
-def _check_task(old: Config, cfg: Config, ckpt: Checkpoint) -> None:
-    """The same algorithm on the same task, or ResumeError."""
+def check_task(old: Config, cfg: Config, ckpt: Checkpoint) -> None:
+    """The same algorithm on the same task, continued to a step count it has not passed;
+    or ResumeError."""
     if ckpt.algo != cfg.agent.algo:
         raise ResumeError(f"agent.algo: the checkpoint at step {ckpt.step} was written by "
                           f"{ckpt.algo!r}; it cannot continue as {cfg.agent.algo!r}. Nothing "
@@ -88,19 +91,25 @@ def _check_task(old: Config, cfg: Config, ckpt: Checkpoint) -> None:
     if old.env.id != cfg.env.id:
         raise ResumeError(f"env.id: the run trained on {old.env.id!r}; it cannot continue on "
                           f"{cfg.env.id!r}. Nothing was changed")
+    if cfg.run.steps < ckpt.step:
+        raise ResumeError(f"run.steps: got {cfg.run.steps}, but the run is at step "
+                          f"{ckpt.step} already; continue it to more steps (e.g. --steps "
+                          f"{2 * ckpt.step}). Nothing was changed")
 
 
-def check_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint,
-                 learner: Learner) -> None:
-    """Raise ResumeError unless ``cfg`` can continue from ``ckpt``; on success the
-    checkpoint's learner state is loaded into ``learner`` (built from ``cfg``)."""
+def check_state(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint, expected: Any,
+                saved: Any, load: Callable[[], None]) -> None:
+    """Raise ResumeError unless ``cfg`` can continue from ``ckpt``: the same task
+    (:func:`check_task`), a learner state ``expected`` (a fresh learner's, built from
+    ``cfg``) with the shapes of ``saved`` (the checkpoint's), and ``load`` (which loads
+    the saved state into that learner) succeeding."""
     old = run_dir.load_config()
-    _check_task(old, cfg, ckpt)
+    check_task(old, cfg, ckpt)
     changes = "; ".join(_changed(old.agent, cfg.agent, "agent")) or "no agent setting changed"
-    mismatch = _shape_mismatch(learner.state_dict(), ckpt.learner, "learner")
+    mismatch = _shape_mismatch(expected, saved, "learner")
     if mismatch is None:
         try:
-            learner.load_state_dict(ckpt.learner)
+            load()
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
             mismatch = f"the learner refused its state ({type(exc).__name__}: {exc})"
     if mismatch is not None:
@@ -111,6 +120,14 @@ def check_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint,
                           "changed")
 
 
+def check_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint,
+                 learner: Learner) -> None:
+    """Raise ResumeError unless ``cfg`` can continue from ``ckpt``; on success the
+    checkpoint's learner state is loaded into ``learner`` (built from ``cfg``)."""
+    check_state(run_dir, cfg, ckpt, learner.state_dict(), ckpt.learner,
+                lambda: learner.load_state_dict(ckpt.learner))
+
+
 def check_resume_early(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> None:
     """:func:`check_resume` before the env exists (the real-time modes make it in its own
     process, after the run directory is opened): the learner is built for the sizes the
@@ -119,14 +136,14 @@ def check_resume_early(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> 
     from rt_avg import algos
 
     old = run_dir.load_config()
-    _check_task(old, cfg, ckpt)
+    check_task(old, cfg, ckpt)
     obs = ckpt.env_loop.get("obs")
     if obs is None:
         return
     obs_dim = int(np.asarray(obs).shape[-1])
     actions = np.asarray(ckpt.env_loop.get("episode_actions", ()))
     sizes = [actions.shape[1]] if actions.ndim == 2 else range(1, MAX_ACTION_SEARCH + 1)
-    make = algos.get(old.agent.algo).make_learner
+    make = algos.get(cfg.agent.algo).make_learner  # = the checkpoint's algorithm
     for act_dim in sizes:
         if _shape_mismatch(make(old, obs_dim, act_dim).state_dict(), ckpt.learner,
                            "learner") is None:
@@ -136,8 +153,9 @@ def check_resume_early(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> 
 
 
 def commit_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> None:
-    """After :func:`check_resume`: record a changed config and drop the log rows newer
-    than the checkpoint (the resumed run writes them again)."""
+    """After :func:`check_resume`: drop the log rows newer than the checkpoint (the resumed
+    run writes them again), then record a changed config (last: a log that cannot be read
+    stops the resume with the run's config as it was)."""
+    run_dir.truncate_after(ckpt.step)
     if run_dir.load_config() != cfg:
         config_mod.save(cfg, run_dir.config)
-    run_dir.truncate_after(ckpt.step)

@@ -38,13 +38,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rt_avg.baselines.state import load_model_state, model_state
-from rt_avg import config as config_mod
-from rt_avg.checkpoint import Checkpoint, load_newest, save_checkpoint
+from rt_avg.baselines.state import load_model_state, model_state, replay_transitions
+from rt_avg.checkpoint import Checkpoint, save_checkpoint
 from rt_avg.config import Config, ConfigError
 from rt_avg.environments import episode_seed, make_env
 from rt_avg.inline import TrainResult
 from rt_avg.progress import Progress
+from rt_avg.resume import ResumeError, check_state, check_task, commit_resume, resume_checkpoint
 from rt_avg.run_dir import RunDirectory, RunLog
 from rt_avg.shutdown import StopRequest
 from rt_avg.tracking.tracker import make_tracker
@@ -148,19 +148,25 @@ def _sb3_callbacks(on_step: Callable[[int], bool], on_metrics: Callable[..., Non
     return Hooks(), Metrics()
 
 
-def _resume(cfg: Config, run_dir: RunDirectory) -> Checkpoint:
-    """The checkpoint to continue from, after checking it fits ``cfg``; then record ``cfg``
-    and drop log rows newer than the checkpoint (the resumed run writes them again)."""
-    ckpt = load_newest(run_dir.checkpoints)
-    if ckpt is None:
-        raise ConfigError(f"--resume: {run_dir.path} has no usable checkpoint; start a new "
-                          "run instead")
-    if ckpt.algo != cfg.agent.algo:
-        raise ConfigError(f"agent.algo: got {cfg.agent.algo!r}, but {run_dir.path} was "
-                          f"trained with {ckpt.algo!r}")
-    config_mod.save(cfg, run_dir.config)
-    run_dir.truncate_after(ckpt.step)
-    return ckpt
+def check_model_state(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint, model: Any) -> None:
+    """Raise ResumeError unless ``model`` (built from ``cfg``) can continue from ``ckpt``
+    (:func:`rt_avg.resume.check_state`: the task, the networks' shapes; and the replay
+    buffer must hold the saved transitions); on success the checkpoint's state is loaded
+    into ``model``."""
+    check_task(run_dir.load_config(), cfg, ckpt)
+    saved = ckpt.learner
+    replay, buffer = saved.get("replay"), getattr(model, "replay_buffer", None)
+    if replay is not None and buffer is not None and (
+            replay_transitions(replay) > buffer.buffer_size):
+        raise ResumeError(
+            f"batch.buffer_size: the replay buffer of the checkpoint at step {ckpt.step} holds "
+            f"{replay_transitions(replay)} transitions; this config's holds "
+            f"{buffer.buffer_size} (batch.buffer_size {cfg.batch.buffer_size}, at most "
+            f"run.steps {cfg.run.steps}). A resumed run keeps every transition it learned "
+            f"from: keep batch.buffer_size at least {replay_transitions(replay)}. Nothing was "
+            "changed")
+    check_state(run_dir, cfg, ckpt, {"parameters": model.get_parameters()},
+                {"parameters": saved.get("parameters")}, lambda: load_model_state(model, saved))
 
 
 def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
@@ -172,9 +178,29 @@ def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
     torch.set_num_threads(cfg.run.torch_threads)
     stop = stop if stop is not None else StopRequest()
     run_dir = RunDirectory(run_path)
-    ckpt = _resume(cfg, run_dir) if resume else None
-    if ckpt is None:
-        run_dir.create(cfg)
+    ckpt = resume_checkpoint(run_dir) if resume else None  # none: refused before anything
+    if ckpt is not None:  # before the env and the model are built: the quick refusals
+        check_task(run_dir.load_config(), cfg, ckpt)
+
+    def on_episode(step: int, episode: int, ret: float, length: int) -> None:
+        log.episode(step, episode, ret, length, wall())
+        tracker.log_episode(step, episode, ret, length)
+        if bar:
+            bar.episode(ret)
+
+    # A resumed run restarts the interrupted episode from its reset seed.
+    env = EpisodeBook(make_env(cfg.env), cfg.run.seed, on_episode, ckpt.step if ckpt else 0,
+                      int(ckpt.env_loop["episode"]) if ckpt else 0)
+    try:
+        model = build_model(cfg, env)
+        if ckpt is not None:  # validate everything, then write (see rt_avg.resume)
+            check_model_state(run_dir, cfg, ckpt, model)
+            commit_resume(run_dir, cfg, ckpt)
+        else:
+            run_dir.create(cfg)
+    except BaseException:
+        env.close()
+        raise
     log = RunLog(run_dir)
     tracker = make_tracker(cfg, run_path)
     start = ckpt.step if ckpt else 0
@@ -184,19 +210,6 @@ def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
 
     def wall() -> float:
         return wall_offset + time.monotonic() - t_start
-
-    def on_episode(step: int, episode: int, ret: float, length: int) -> None:
-        log.episode(step, episode, ret, length, wall())
-        tracker.log_episode(step, episode, ret, length)
-        if bar:
-            bar.episode(ret)
-
-    # A resumed run restarts the interrupted episode from its reset seed.
-    env = EpisodeBook(make_env(cfg.env), cfg.run.seed, on_episode, start,
-                      int(ckpt.env_loop["episode"]) if ckpt else 0)
-    model = build_model(cfg, env)
-    if ckpt is not None:
-        load_model_state(model, ckpt.learner)
 
     def checkpoint() -> None:
         save_checkpoint(run_dir.checkpoints,

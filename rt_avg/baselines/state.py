@@ -2,7 +2,8 @@
 checkpoints may hold: loading one never runs code, unlike SB3's own pickled zip files).
 
 The state is the networks and optimisers (``get_parameters``), SAC's entropy coefficient,
-the step and update counters and, for SAC and TD3, the replay buffer's arrays.  PPO's
+the step and update counters and, for SAC and TD3, the replay buffer's written rows
+(restored into a buffer of the same or a larger capacity, :func:`load_replay`).  PPO's
 rollout buffer is refilled every rollout and is not kept: a resumed PPO run starts a new
 rollout.
 """
@@ -44,8 +45,32 @@ def load_model_state(model: Any, state: dict[str, Any]) -> None:
         with torch.no_grad():
             model.log_ent_coef.copy_(state["log_ent_coef"])
     if "replay" in state:
-        buffer, replay = model.replay_buffer, state["replay"]
-        for key in REPLAY_ARRAYS:
-            saved = np.asarray(replay[key])
-            getattr(buffer, key)[:len(saved)] = saved
-        buffer.pos, buffer.full = int(replay["pos"]), bool(replay["full"])
+        load_replay(model.replay_buffer, state["replay"])
+
+
+def replay_transitions(replay: dict[str, Any]) -> int:
+    """How many transitions a saved replay buffer holds."""
+    return len(replay["observations"])
+
+
+def load_replay(buffer: Any, replay: dict[str, Any]) -> None:
+    """Fill ``buffer`` with the saved transitions.  Its capacity may differ from the saved
+    one (it follows ``run.steps``, which a continued run raises): the same capacity keeps
+    the saved layout; another one receives the transitions oldest first, and only what
+    was written counts as filled - never rows of zeros.  ValueError if they do not fit."""
+    held, capacity = replay_transitions(replay), buffer.buffer_size
+    if held > capacity:
+        raise ValueError(f"the saved replay buffer holds {held} transitions, more than the "
+                         f"{capacity} this one holds")
+    # A saved ring buffer that was full has its oldest row at pos; moving into a larger
+    # buffer, its rows go first, oldest first, and the rows after them are still free.
+    unroll = bool(replay["full"]) and held < capacity
+    for key in REPLAY_ARRAYS:
+        saved = np.asarray(replay[key])
+        if unroll:
+            saved = np.concatenate([saved[int(replay["pos"]):], saved[:int(replay["pos"])]])
+        getattr(buffer, key)[:held] = saved
+    if held == capacity:  # the saved layout as it was
+        buffer.pos, buffer.full = int(replay["pos"]) % capacity, True
+    else:
+        buffer.pos, buffer.full = held, False
