@@ -237,6 +237,7 @@ def test_a_closed_rtde_socket_restarts_the_program_through_ur_rtde_s_own_reconne
     then runs has no watchdog.  The receive interface does not reconnect by itself."""
     twin, control, receive = arm
     assert control.setWatchdog(1.0)
+    ramp_to(control, receive, 0.2, 2.0)
     mark = twin.mark()
     assert twin.close_connections("rtde") == 2
     steps = [("rtde_connected", {}), ("program_stopped", {"reason": "stop_script"}),
@@ -245,7 +246,11 @@ def test_a_closed_rtde_socket_restarts_the_program_through_ur_rtde_s_own_reconne
     seen = [twin.wait_event(kind, since=mark, timeout_s=15.0, **data) for kind, data in steps]
     assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
     assert twin.snapshot()["watchdogs"] == {}  # nobody armed the new program's
+    # ur_rtde cleared the command register before the upload: the old speed is not resumed
+    wait_for(lambda: not twin.snapshot()["moving"], 10.0, "the arm to come to rest")
+    assert twin.snapshot()["command"] != 9
     wait_for(lambda: not receive.isConnected(), 10.0, "the receive interface to notice")
+    assert receive.getActualQd()[0] == pytest.approx(0.2)  # its last state, kept as it was
 
 
 def test_a_silent_controller_stops_the_program_with_its_watchdog(arm):
@@ -258,3 +263,41 @@ def test_a_silent_controller_stops_the_program_with_its_watchdog(arm):
     assert stopped["data"]["reason"] == "watchdog"
     wait_for(lambda: not twin.snapshot()["moving"], 10.0, "the arm to come to rest")
     twin.answer("rtde")
+
+
+@pytest.mark.slow
+def test_wait_period_does_not_spin_at_a_second_boundary(twin):
+    """ur_rtde 1.6.0's Linux ``RTDEUtility::waitPeriod`` spins until the nanoseconds of the
+    clock pass those of the cycle end, seconds ignored: a cycle that ends just before a
+    second boundary and is entered just after it spins almost a second.  The installed
+    library must return at once.  The call has to land in a 0.33 ms window (dt 8.33 ms at
+    120 Hz, cycle end rounded down to 8 ms); trials that miss it prove nothing and are left
+    out."""
+    import datetime
+
+    receive = rtde_receive.RTDEReceiveInterface(twin.host, 120.0)
+    us = datetime.timedelta(microseconds=1)
+
+    def now_ns() -> int:
+        return int(receive.initPeriod() / us) * 1000
+
+    try:
+        hits = []
+        for _ in range(5):
+            boundary = (now_ns() // 10**9 + 1) * 10**9
+            start_ns = boundary - 100_000 - 8_000_000  # cycle end 0.1 ms before the boundary
+            while now_ns() < boundary - 2_000_000:
+                time.sleep(0.0005)
+            while now_ns() < boundary + 10_000:
+                pass
+            called = now_ns()
+            t0 = time.monotonic()
+            receive.waitPeriod(datetime.timedelta(microseconds=start_ns // 1000))
+            took = time.monotonic() - t0
+            if called - start_ns < 1e9 / 120 - 20_000:  # inside dt: the spin would run
+                hits.append(took)
+        if not hits:
+            pytest.skip("no trial landed in the window (a busy machine)")
+        assert max(hits) < 0.5, hits
+    finally:
+        receive.disconnect()
