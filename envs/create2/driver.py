@@ -24,7 +24,7 @@ Watchdogs, because the OI has none of its own:
 
 Distance and angle come from the wheel encoders (packets 43 and 44: mm = counts * pi * 72 /
 508.8, wheel base 235 mm, counters wrapping at 16 bits) as the OI spec advises: packets 19
-and 20 are wrong on firmware before 3.3.0 / 3.4.0.
+and 20 are wrong on firmware before 3.3.0 (distance) and up to 3.4.0 (angle).
 """
 
 from __future__ import annotations

@@ -213,6 +213,8 @@ class ResetRoutine:
                 last_safe = waited
             self._sleep(_CHARGE_POLL_S)
             waited += _CHARGE_POLL_S
+        log.warning("create2: charged to %d mAh after %.0f s of robot time; back to work",
+                    frame[25], waited)
 
     def _unwind(self) -> bool:
         limit = self.config.unwind_deg

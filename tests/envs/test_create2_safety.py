@@ -13,10 +13,12 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import run_cli
 from rt_avg.envs.create2 import oi
 from rt_avg.envs.create2.driver import (
     WAKE_PULSE_S,
@@ -31,6 +33,7 @@ from rt_avg.envs.create2.reset import KEEP_AWAKE_S
 from rt_avg.envs.create2.sim import ArenaConfig
 from rt_avg.envs.create2.task import CreateMoverEnv
 from rt_avg.core import RealtimeTask, ResetInterrupted
+from rt_avg.run_dir import read_episodes
 
 FORWARD = np.array([150.0, 150.0], dtype=np.float32)
 OPEN_ARENA = ArenaConfig(start_pose=(1250.0, 1000.0, 0.0), light_noise_std=0.0, dock_wall=None)
@@ -334,3 +337,23 @@ def test_a_back_off_can_be_cut_short() -> None:
         assert not wheels_turning(env.twin)
         time.sleep(0.3)  # and nothing drives again
         assert not wheels_turning(env.twin)
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_an_async_run_passes_through_a_charging_wait(tmp_path: Path) -> None:
+    """The charging soak, short: the battery starts below the low mark, so the first reset
+    seeks the dock and charges (about 100 s of robot time, 60 s of it asleep-prone on the
+    dock), and the run goes on learning afterwards."""
+    run_dir = tmp_path / "run"
+    res = run_cli("train", "--config", "create2_mover", "--mode", "async", "--steps", "300",
+                  "--quiet", "--run-dir", str(run_dir),
+                  "--set", "env.kwargs.max_episode_steps=100",
+                  "--set", "env.kwargs.arena={battery_start_mah: 1490, battery_carries_over: true}",
+                  "--set", "env.kwargs.reset_config={battery_low_mah: 1500, battery_charged_mah: 1530}",
+                  "--set", "agent.hidden_sizes=[64,64]")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("create2: charged to") == 1, res.stderr
+    assert "Create2SilentError" not in res.stderr and "no sensor frame" not in res.stderr
+    episodes = read_episodes(run_dir)
+    assert len(episodes) >= 3 and episodes[-1]["step"] <= 300
