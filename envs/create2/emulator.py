@@ -138,6 +138,7 @@ class Emulator:
         self._lock = threading.RLock()
         self._rx_cond = threading.Condition(self._lock)
         self._sim = Create2Sim(self.config.arena, self.config.seed)
+        self._firmware = firmware_version(self.config.firmware)
         self._parser = oi.CommandParser()
         self._mode = Mode.OFF
         self._stream_ids: tuple[int, ...] = ()
@@ -508,10 +509,9 @@ class Emulator:
 
     # ---- OI semantics -------------------------------------------------------------
     def _read(self, packet_ids: tuple[int, ...]) -> dict[int, int]:
-        firmware = firmware_version(self.config.firmware)
-        angle_scale = 1.0 if firmware >= ANGLE_FIXED_IN else LEGACY_ANGLE_FACTOR
+        angle_scale = 1.0 if self._firmware >= ANGLE_FIXED_IN else LEGACY_ANGLE_FACTOR
         values = self._sim.read(packet_ids, angle_scale=angle_scale)
-        if firmware < DISTANCE_FIXED_IN and oi.DISTANCE in values:
+        if self._firmware < DISTANCE_FIXED_IN and oi.DISTANCE in values:
             values[oi.DISTANCE] = 0  # "an incorrect value"; the spec does not say which
         values.update({35: int(self._mode), 36: self._song, 37: 0, 38: len(self._stream_ids)})
         values.update(self._requested)
