@@ -74,7 +74,7 @@ class EnvActor(_WorkerActor):
         _pin(cfg_data, "env")
         cfg = from_dict(cfg_data)
         if env_factory is not None:
-            from rt_avg.api import register_env_factory
+            from rt_avg.environments import register_env_factory
 
             register_env_factory(cfg.env.id, env_factory)
         self.sink = RaySink(logger, timeout_s=cfg.realtime.actor_timeout_s)

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-LEAKY_SLOPE = 0.01  # as rt_avg.networks
-NORM_EPS = 1e-6  # below this norm the penultimate normalisation is skipped, as there
+LEAKY_SLOPE = 0.01  # the negative slope of leaky_relu (torch's default)
+# Below this norm the penultimate normalisation is skipped (h is used as is).  With zero
+# biases at init, an all-zero input (an observation equal to the running mean) gives h = 0,
+# and h / ||h|| would be 0/0; near 0 the two definitions agree to within NORM_EPS.  (The
+# learner's networks, rt_avg.networks, import both from here.)
+NORM_EPS = 1e-6
 
 
 def layer_shapes(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int

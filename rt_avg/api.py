@@ -20,7 +20,6 @@ import contextlib
 import json
 import re
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 from rt_avg import algos
 from rt_avg import config as config_mod
 from rt_avg.config import Config, ConfigError
+from rt_avg.environments import register_env_factory, validate_env_config
 from rt_avg.result import TrainResult
 from rt_avg.run_dir import RunDirectory, check_run_path, default_run_path
 from rt_avg.shutdown import StopRequest
@@ -45,16 +45,6 @@ def factory_env_id(factory: EnvFactory) -> str:
     name = getattr(factory, "__qualname__", None) or type(factory).__name__
     name = re.sub(r"\W+", "_", name.replace("<locals>.", "")).strip("_") or "Env"
     return f"{FACTORY_NAMESPACE}/{name}-v0"
-
-
-def register_env_factory(env_id: str, factory: EnvFactory) -> None:
-    """Register ``factory`` as ``env_id`` with Gymnasium (again if it changed)."""
-    spec = gym.envs.registry.get(env_id)
-    if spec is not None and spec.entry_point is factory:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Overriding environment": a new factory, same name
-        gym.register(id=env_id, entry_point=factory)
 
 
 def _overrides(overrides: Iterable[str] | Mapping[str, Any]) -> list[str]:
@@ -113,8 +103,6 @@ def resolve_config(config: str | Path | Mapping[str, Any] | Config | None = None
         cfg = cfg.replace(**sections)
     for text in _overrides(overrides):
         cfg = config_mod.apply_override(cfg, text)
-    from rt_avg.environments import validate_env_config
-
     validate_env_config(cfg.env)
     if not algos.is_batch(cfg.agent.algo):
         algos.get(cfg.agent.algo)  # a learner of one's own that cannot load fails here

@@ -277,6 +277,23 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
     raise ConfigError(f"{path}: got {value!r}, expected {_type_name(tp)}")
 
 
+def check_range(path: str, value: Any, lo: float | None = None, hi: float | None = None,
+                *, lo_open: bool = False) -> Any:
+    """Return ``value`` if it is a finite number in ``[lo, hi]`` (``(lo, hi]`` with
+    ``lo_open``; None: unbounded), else raise ConfigError (a ValueError) naming ``path``
+    and the allowed range.  The one range check of configs and of the classes they build."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{path}: got {value!r}, expected a finite number")
+    too_low = lo is not None and (value <= lo if lo_open else value < lo)
+    too_high = hi is not None and value > hi
+    if too_low or too_high:
+        left = "(" if lo_open else "["
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else str(hi) if isinstance(hi, int) else f"{hi:g}"
+        raise ConfigError(f"{path}: got {value!r}, allowed range is {left}{lo_s}, {hi_s}]")
+    return value
+
+
 def _check_range(path: str, value: Any, meta: Mapping[str, Any]) -> None:
     if "range" not in meta or value is None:
         return
@@ -285,13 +302,7 @@ def _check_range(path: str, value: Any, meta: Mapping[str, Any]) -> None:
         for i, item in enumerate(value):
             _check_range(f"{path}[{i}]", item, meta)
         return
-    too_low = lo is not None and (value <= lo if lo_open else value < lo)
-    too_high = hi is not None and value > hi
-    if too_low or too_high:
-        left = "(" if lo_open else "["
-        lo_s = "-inf" if lo is None else f"{lo:g}"
-        hi_s = "inf" if hi is None else str(hi) if isinstance(hi, int) else f"{hi:g}"
-        raise ConfigError(f"{path}: got {value!r}, allowed range is {left}{lo_s}, {hi_s}]")
+    check_range(path, value, lo, hi, lo_open=lo_open)
 
 
 def _build(cls: type, data: Any, path: str) -> Any:

@@ -1,10 +1,12 @@
 """The vocabulary every runner speaks: a transition, a learner and the acting side.
 
 A run, whatever its mode, is this loop (inline: one process; sequential and async: the
-acting side in the env process, the learner in its own, meeting through channels)::
+acting side in the env process, the learner in its own, meeting through channels; the
+learning half is :class:`rt_avg.learn_step.LearnStep` in every mode)::
 
-    policy = algo.make_policy(cfg, obs_space, act_space)       # acting side
     learner = algo.make_learner(cfg, obs_dim, act_dim)         # learning side
+    policy = algo.make_policy(cfg, env, learner)               # acting side (learner: None
+                                                               # in the real-time modes)
     policy.load_params(learner.policy_params(), learner.updates)
     obs = policy.observe(env.reset())
     while running:

@@ -134,3 +134,15 @@ def episode_seed(seed: int, episode: int) -> int:
     """The reset seed of episode ``episode``: every episode's start is reproducible alone,
     which is what lets a resumed run rebuild the env state mid-episode."""
     return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
+
+
+def register_env_factory(env_id: str, factory: Any) -> None:
+    """Register ``factory`` (a callable returning an env, e.g. a ``gym.Env`` subclass) as
+    ``env_id`` with Gymnasium (again if it changed): how the Python API's env factories
+    become ids, in the caller's process and in the env's Ray worker."""
+    spec = gym.envs.registry.get(env_id)
+    if spec is not None and spec.entry_point is factory:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Overriding environment": a new factory, same name
+        gym.register(id=env_id, entry_point=factory)

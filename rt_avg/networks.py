@@ -19,13 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from rt_avg.acting_net import LEAKY_SLOPE, NORM_EPS  # one definition, torch-free
 from rt_avg.config import AgentConfig
 
-LEAKY_SLOPE = 0.01
-# Below this norm the penultimate normalisation is skipped (h is used as is).  With zero
-# biases at init, an all-zero input (an observation equal to the running mean) gives h = 0,
-# and h / ||h|| would be 0/0; near 0 the two definitions agree to within NORM_EPS.
-NORM_EPS = 1e-6
 
 
 def _safe_norm(h: Tensor) -> Tensor:

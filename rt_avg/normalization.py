@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from rt_avg.config import check_range
+
 
 class RunningMoments:
     """Streaming mean and population variance of scalars or fixed-shape arrays."""
@@ -109,10 +111,7 @@ class TDErrorScaler:
         if return_rule not in ("termination", "episode_end"):
             raise ValueError(f"return_rule: got {return_rule!r}, allowed: termination, "
                              "episode_end")
-        if not 0.0 <= return_discount <= 1.0:
-            raise ValueError(f"return_discount: got {return_discount!r}, allowed range is "
-                             "[0, 1]")
-        self.return_discount = return_discount
+        self.return_discount = check_range("return_discount", return_discount, 0.0, 1.0)
         self.enabled = enabled
         self.at_truncation = return_rule == "episode_end"
         self.rewards = RunningMoments()
