@@ -83,6 +83,10 @@ class DriverStats:
     link_drops: int = 0         # times the link to the controller was lost
     reconnects: int = 0         # times it came back
     script_reuploads: int = 0   # control script re-uploaded after a protective stop
+    program_restarts: int = 0   # control program restarted by ur_rtde's own reconnect
+    watchdog_arms: int = 0      # control program runs marked and their watchdog armed
+    loop_gaps: int = 0          # control periods that started late enough to miss a restart
+    dropped_commands: int = 0   # speed commands made on a stale reading, never sent
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

@@ -19,14 +19,26 @@ connections), ``hang_on_connect = True`` (connects and reconnects that block unt
 (receive data that stops updating without an error), ``twin.trigger_protective_stop()``,
 ``twin.safeguard_stop()``, ``twin.stop_program("operator")`` (Stop on the pendant).
 
-Behaviour modelled on ur_rtde 1.6 and a CB3 controller: motion commands return False while
-the control script is not running (after a protective stop, until ``reuploadScript``);
-calls on a dropped control link raise RuntimeError; receive getters on a dropped link
-return the last values; ``reconnect`` restarts the control script, which leaves the arm at
-rest.  Every command (speedJ, speedStop, moveJ, kickWatchdog, ...) is an RTDE input
-update, and ``setWatchdog(min_frequency)`` arms the program's watchdog, so the twin stops
-the program (and the arm) when the driver stops sending, as the controller does; without
-the watchdog the arm keeps the last speed command while the link is down.
+Behaviour modelled on ur_rtde 1.6.5 and a CB3 controller (the wire twin,
+:mod:`rt_avg.envs.ur5.wire`, runs the real library instead; this stand-in serves unit tests
+and the stepped twin backend, which need no network):
+
+* motion commands return False while the control script is not running (after a
+  protective stop, until ``reuploadScript``); calls on a dropped control link raise
+  RuntimeError; receive getters on a dropped link return the last values;
+* ``reuploadScript`` returns when the script is sent; the program runs
+  ``program_start_delay_s`` later.  The constructor and ``reconnect`` wait for it to run
+  (``reconnect`` first stops a running script and waits 100 ms, as ur_rtde does);
+* ``speedStop``, synchronous ``stopJ`` and synchronous ``moveJ`` block until the motion ends
+  (the script runs ``stopj``/``movej`` in its main loop); ``speedJ`` is real-time;
+* ``kickWatchdog`` is an input update and nothing else (``RTDE::send`` packs the watchdog
+  command as command 0, "no command");
+* the async-operation word (``getAsyncOperationProgressEx``): operation id 0 when a script
+  run starts, +1 per asynchronous moveJ/stopJ;
+* every command is an RTDE input update, and ``setWatchdog(min_frequency)`` arms the
+  program's watchdog, so the twin stops the program (and the arm) when the driver stops
+  sending, as the controller does; without the watchdog the arm keeps the last speed
+  command while the link is down.
 """
 
 from __future__ import annotations
@@ -48,6 +60,8 @@ from rt_avg.envs.ur5.twin import URTwin
 
 RTDE_PORT = 30004
 DASHBOARD_PORT = 29999
+#: ur_rtde's reconnect/reuploadScript wait after stopping a running script
+SCRIPT_STOP_WAIT_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -64,11 +78,16 @@ class TwinController:
     """The controller box: one twin, a clock, a call log, and a network link."""
 
     def __init__(self, host: str = "twin", twin: URTwin | None = None, clock: Clock | None = None,
-                 default_frequency_hz: float = 125.0, max_calls: int = 200_000) -> None:
+                 default_frequency_hz: float = 125.0, max_calls: int = 200_000,
+                 program_start_delay_s: float = 0.2) -> None:
         self.host = host
         self.twin = twin or URTwin()
         self.clock = clock or MonotonicClock()
         self.default_frequency_hz = default_frequency_hz
+        self.program_start_delay_s = program_start_delay_s
+        self.op_id = 0  # the running script's async operation id
+        self.async_kind: str | None = None  # its move or stop thread
+        self._start_at: float | None = None  # a sent script starts running then
         self.calls: deque[Call] = deque(maxlen=max_calls)
         self.reachable = True
         self.hang_on_connect = False
@@ -95,8 +114,36 @@ class TwinController:
 
     # -------------------------------------------------------------- helpers
     def sync(self) -> None:
-        """Bring the twin up to the clock's time."""
-        self.twin.advance_to(self.clock.monotonic() - self._t0)
+        """Bring the twin up to the clock's time (and start a sent script when its time
+        has come)."""
+        now = self.clock.monotonic()
+        if self._start_at is not None and now >= self._start_at:
+            self.twin.advance_to(self._start_at - self._t0)
+            self._start_at = None
+            if self.twin.reupload_script():
+                self.op_id, self.async_kind = 0, None
+                self.twin.command_stop(10.0)  # a fresh script holds the arm at rest
+        self.twin.advance_to(now - self._t0)
+
+    def send_script(self) -> None:
+        """A script arrives on the script port: it replaces the running program and runs
+        ``program_start_delay_s`` later."""
+        with self.lock:
+            self.sync()
+            self.twin.stop_program("script replaced")
+            self._start_at = self.clock.monotonic() + self.program_start_delay_s
+
+    def wait_program_running(self, timeout_s: float = 5.0) -> bool:
+        """ur_rtde's waitForProgramRunning: poll every 10 ms (on the controller's clock)."""
+        deadline = self.clock.monotonic() + timeout_s
+        while True:
+            with self.lock:
+                self.sync()
+                if self.twin.program_running:
+                    return True
+            if self.clock.monotonic() > deadline:
+                return False
+            self.clock.sleep(0.01)
 
     def record(self, interface: str, method: str, *args: Any) -> None:
         self.calls.append(Call(self.twin.t_s, interface, method, args))
@@ -204,6 +251,28 @@ class _Periodic(_Session):
         clock.sleep(arg0.total_seconds() + self._period_s - clock.monotonic())
 
 
+class AsyncOperationStatus:
+    """``rtde_control.AsyncOperationStatus``: the script's async-operation word."""
+
+    def __init__(self, value: int) -> None:
+        self._value = value
+
+    def value(self) -> int:
+        return self._value
+
+    def isAsyncOperationRunning(self) -> bool:  # noqa: N802 - ur_rtde's name
+        return bool(self._value & 0x8000)
+
+    def operationId(self) -> int:  # noqa: N802
+        return (self._value >> 24) & 0x7F
+
+    def changeCount(self) -> int:  # noqa: N802
+        return (self._value >> 16) & 0xFF
+
+    def progress(self) -> int:
+        return self._value & 0x7FFF if self.isAsyncOperationRunning() else -1
+
+
 class _Control(_Periodic):
     _interface = "control"
 
@@ -215,9 +284,22 @@ class _Control(_Periodic):
         self._setup(hostname)
         with ctl.lock:
             self._enter("__init__", hostname, frequency, flags)
-            # uploading the control script starts it; the arm starts at rest
-            if ctl.twin.reupload_script():
-                ctl.twin.command_stop(10.0)
+        self._restart_script()
+
+    def _restart_script(self) -> None:
+        """What ur_rtde's constructor and reconnect do: stop a running script (stopScript,
+        dashboard stop, 100 ms), send the script, wait until it runs."""
+        ctl = self._controller
+        with ctl.lock:
+            ctl.sync()
+            running = ctl.twin.program_running
+            if running:
+                ctl.twin.stop_program("stopScript")
+        if running:
+            ctl.clock.sleep(SCRIPT_STOP_WAIT_S)
+        ctl.send_script()
+        if not ctl.wait_program_running():
+            raise RuntimeError("ur_rtde: Failed to start control script, before timeout of 5 seconds")
 
     def _command(self, method: str, *args: Any) -> TwinController:
         """An RTDE command: recorded, refused on a dead link, an input update otherwise."""
@@ -226,6 +308,22 @@ class _Control(_Periodic):
         ctl.twin.input_update()
         return ctl
 
+    def _block_until_still(self, timeout_s: float) -> None:
+        """A blocking stop: ur_rtde polls for "done" while the script runs stopj(a)."""
+        ctl = self._controller
+        deadline = ctl.clock.monotonic() + timeout_s
+        while True:
+            with ctl.lock:
+                ctl.sync()
+                if not ctl.twin.moving or not ctl.twin.program_running:
+                    return
+            if ctl.clock.monotonic() > deadline:
+                return
+            ctl.clock.sleep(self._period_s)
+
+    def _stop_time(self, a: float) -> float:
+        return float(np.max(np.abs(self._controller.twin.qd))) / a + 1.0
+
     def speedJ(self, qd: list[float], acceleration: float = 0.5, time: float = 0.0) -> bool:  # noqa: N802
         with self._controller.lock:
             ctl = self._command("speedJ", tuple(qd), acceleration, time)
@@ -233,11 +331,25 @@ class _Control(_Periodic):
 
     def speedStop(self, a: float = 10.0) -> bool:  # noqa: N802
         with self._controller.lock:
-            return self._command("speedStop", a).twin.command_stop(a)
+            ctl = self._command("speedStop", a)
+            if not ctl.twin.program_running:
+                return False
+            ctl.twin.command_stop(a)
+            wait = self._stop_time(a)
+        self._block_until_still(wait)
+        return True
 
     def stopJ(self, a: float = 2.0, asynchronous: bool = False) -> None:  # noqa: N802
         with self._controller.lock:
-            self._command("stopJ", a, asynchronous).twin.command_stop(a)
+            ctl = self._command("stopJ", a, asynchronous)
+            if not ctl.twin.program_running:
+                return
+            ctl.twin.command_stop(a)
+            if asynchronous:  # a stop thread: a new async operation
+                ctl.op_id, ctl.async_kind = (ctl.op_id + 1) % 128, "stop"
+                return
+            wait = self._stop_time(a)
+        self._block_until_still(wait)
 
     def setWatchdog(self, min_frequency: float = 10.0) -> bool:  # noqa: N802
         with self._controller.lock:
@@ -246,6 +358,15 @@ class _Control(_Periodic):
     def kickWatchdog(self) -> bool:  # noqa: N802
         with self._controller.lock:
             return self._command("kickWatchdog").twin.program_running
+
+    def getAsyncOperationProgressEx(self) -> AsyncOperationStatus:  # noqa: N802
+        with self._controller.lock:
+            ctl = self._enter("getAsyncOperationProgressEx")
+            self._require_link("getAsyncOperationProgressEx")
+            twin = ctl.twin
+            running = ((ctl.async_kind == "move" and twin.move_active)
+                       or (ctl.async_kind == "stop" and twin.moving))
+            return AsyncOperationStatus((ctl.op_id << 24) | (0x8000 if running else 0))
 
     def getRobotStatus(self) -> int:  # noqa: N802
         with self._controller.lock:
@@ -261,6 +382,7 @@ class _Control(_Periodic):
             if not ctl.twin.command_move(np.asarray(q, dtype=float), speed, acceleration):
                 return False
             if asynchronous:
+                ctl.op_id, ctl.async_kind = (ctl.op_id + 1) % 128, "move"
                 return True
             dist = float(np.max(np.abs(np.asarray(q) - ctl.twin.q)))
             deadline = (ctl.clock.monotonic() + dist / speed + speed / acceleration
@@ -287,10 +409,19 @@ class _Control(_Periodic):
             return ctl.twin.program_running
 
     def reuploadScript(self) -> bool:  # noqa: N802
-        with self._controller.lock:
-            ctl = self._enter("reuploadScript")
+        ctl = self._controller
+        with ctl.lock:
+            self._enter("reuploadScript")
             self._require_link("reuploadScript")
-            return ctl.twin.reupload_script()
+            if ctl.twin.protective_stop:
+                return False
+            running = ctl.twin.program_running
+            if running:
+                ctl.twin.stop_program("stopScript")
+        if running:
+            ctl.clock.sleep(SCRIPT_STOP_WAIT_S)
+        ctl.send_script()  # returns once sent: the program runs program_start_delay_s later
+        return True
 
     def triggerProtectiveStop(self) -> bool:  # noqa: N802
         with self._controller.lock:
@@ -303,10 +434,8 @@ class _Control(_Periodic):
         ctl.wait_if_hanging()  # outside the lock: other sessions go on meanwhile
         with ctl.lock:
             ok = self._reconnect()
-            # ur_rtde re-uploads its script on reconnect; a fresh script holds the arm at rest
-            if ctl.twin.reupload_script():
-                ctl.twin.command_stop(10.0)
-            return ok
+        self._restart_script()  # ur_rtde restarts its script on reconnect
+        return ok
 
 
 class _Receive(_Periodic):
@@ -364,6 +493,15 @@ class _Receive(_Periodic):
     def getRobotStatus(self) -> int:  # noqa: N802
         self._get("getRobotStatus")
         return 1 | (2 if self._controller.twin.program_running else 0)
+
+    def getRuntimeState(self) -> int:  # noqa: N802
+        """RTDE runtime_state: 2 playing, 1 stopped (the last package's on a dead link)."""
+        with self._controller.lock:
+            self._enter("getRuntimeState")
+            ctl = self._controller
+            if self._alive and ctl.link_up and not ctl.receive_stalled:
+                self._running = ctl.twin.program_running
+            return 2 if getattr(self, "_running", ctl.twin.program_running) else 1
 
     def reconnect(self) -> bool:
         with self._controller.lock:

@@ -5,8 +5,8 @@ talking to the ur_rtde stand-in (:class:`~rt_avg.envs.ur5.standin.TwinController
 simulated clock, without its background thread: :meth:`TwinDriver.advance` runs the driver's
 own control period once per controller period and lets the clock move on.  So every twin
 run executes the supervision that runs on the arm (controller watchdog, protective-stop
-unlocks, stale-command stops, lost-link handling), and the twin honours the controller
-watchdog as the controller does.
+unlocks and the restart of the control script, stale-command stops, lost-link handling,
+moves home by speedJ), and the twin honours the controller watchdog as the controller does.
 
 Nothing happens between calls: time moves only in :meth:`TwinDriver.advance` and in the
 blocking :meth:`~rt_avg.envs.ur5.rtde_driver.RTDEDriver.move_home`.  Same seed, same calls:
@@ -60,4 +60,4 @@ class TwinDriver(RTDEDriver):
             self.period()
             self.clock.advance(self.control_period_s)
         with self._io_lock:  # the reading at the end of the step, as the next packet brings it
-            self._refresh(self.clock.monotonic())
+            self._sample(self.clock.monotonic())

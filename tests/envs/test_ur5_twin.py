@@ -142,6 +142,7 @@ def test_unlock_through_dashboard_standin_only_after_5_s():
     assert control.isProgramRunning() is False
     assert control.speedJ([0, -0.3, 0, 0, 0, 0], 1.4, PERIOD) is False
     assert control.reuploadScript() is True
+    clock.advance(controller.program_start_delay_s)  # the program runs a moment after the upload
     assert control.speedJ([0, -0.3, 0, 0, 0, 0], 1.4, PERIOD) is True
     clock.advance(2.0)
     assert receive.getSafetyMode() == SafetyMode.NORMAL  # moved back inside
