@@ -5,13 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from helpers import ROOT
-from rt_avg.channels import list_segments
-from rt_avg.checkpoint import list_checkpoints
+from helpers import HANG_S, ROOT, actor_pids, segments_of, wait_for
+from rt_avg.checkpoint import list_checkpoints, load_checkpoint
 from rt_avg.run_dir import read_episodes
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -24,35 +22,32 @@ def _start(run, *extra):
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_episodes(run, n, proc, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.communicate())
-        if (run / "episodes.csv").exists() and len(read_episodes(run)) >= n:
-            return
-        time.sleep(0.2)
-    raise AssertionError("no episodes logged in time")
+def _wait_for_episodes(run, n, proc):
+    wait_for(lambda: (run / "episodes.csv").exists() and len(read_episodes(run)) >= n,
+             f"{n} episodes logged", proc)
 
 
-def _wait_for_checkpoint(run, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not list_checkpoints(run / "checkpoints") and time.monotonic() < deadline:
-        time.sleep(0.2)
+def _wait_for_checkpoint(run, proc):
+    wait_for(lambda: list_checkpoints(run / "checkpoints"), "a periodic checkpoint", proc)
 
 
-def _our_segments(pids):
-    return [s for s in list_segments() if any(f"_{p}_" in s for p in pids)]
+def _channel_segments(run):
+    """The run's channel segments (created by its env and learner), found by their pids;
+    there are some while it runs, so a check that they are gone is not a vacuous one."""
+    pids = actor_pids(run)
+    segments = segments_of([pids["env"], pids["learner"]])
+    assert segments, "the run's channels are not found by their creators' pids"
+    return pids, segments
 
 
 def test_learner_killed_mid_run(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
     _wait_for_episodes(run, 20, proc)
-    _wait_for_checkpoint(run)  # a periodic checkpoint (every 500 updates) to fall back on
-    actors = json.loads((run / "actors.json").read_text())
-    os.kill(actors["learner"]["pid"], signal.SIGKILL)
-    out, err = proc.communicate(timeout=180)
+    _wait_for_checkpoint(run, proc)  # a periodic checkpoint (every 500 updates) to fall back on
+    pids, _ = _channel_segments(run)
+    os.kill(pids["learner"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 1, (out, err)
     assert "learner actor died" in err and "stopped safely" in err
     assert "Traceback" not in err
@@ -62,16 +57,16 @@ def test_learner_killed_mid_run(tmp_path):
     timing = json.loads((run / "timing.json").read_text())
     assert 0 < timing["env_steps"] < 10_000_000
     assert list_checkpoints(run / "checkpoints"), "periodic checkpoints are kept"
-    assert not _our_segments([actors["env"]["pid"], actors["learner"]["pid"]])
+    assert not segments_of([pids["env"], pids["learner"]])
 
 
 def test_sigint_checkpoints_and_leaves_no_segments(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
     _wait_for_episodes(run, 10, proc)
-    actors = json.loads((run / "actors.json").read_text())
+    pids, _ = _channel_segments(run)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=180)
+    out, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and "--resume" in err
     assert "memory MB (PSS)" in err  # the timing summary's footprint line
@@ -80,22 +75,24 @@ def test_sigint_checkpoints_and_leaves_no_segments(tmp_path):
     final = int(ckpts[-1].stem.split("_")[1])
     timing = json.loads((run / "timing.json").read_text())
     assert final == timing["env_steps"]  # the final checkpoint is the stopping point
-    assert not _our_segments([actors["env"]["pid"], actors["learner"]["pid"]])
+    assert not segments_of([pids["env"], pids["learner"]])
 
 
 def test_env_killed_mid_run_checkpoints_learner(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
     _wait_for_episodes(run, 20, proc)
-    _wait_for_checkpoint(run)
-    actors = json.loads((run / "actors.json").read_text())
-    killed_at = time.time()
-    os.kill(actors["env"]["pid"], signal.SIGKILL)
-    out, err = proc.communicate(timeout=180)
+    _wait_for_checkpoint(run, proc)
+    os.kill(actor_pids(run)["env"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 1, (out, err)
     assert "env actor died" in err and "Traceback" not in err
-    newest = list_checkpoints(run / "checkpoints")[-1]
-    assert newest.stat().st_mtime > killed_at, "the learner's final state is checkpointed"
+    # The learner's final state is checkpointed: the newest checkpoint holds every update
+    # the learner made (timing.json has the count it reported when it stopped), not the
+    # count of the last periodic checkpoint.
+    updates = json.loads((run / "timing.json").read_text())["updates"]
+    newest = load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
+    assert newest.learner["updates"] == updates > 0
     assert read_episodes(run)
 
 
@@ -109,6 +106,14 @@ def _start_time(pid):
     return None if fields[0] == b"Z" else int(fields[19])
 
 
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_sigkilled_driver_leaves_nothing_behind_and_resume_continues(tmp_path):
     from helpers import run_cli
     from rt_avg.footprint import process_tree
@@ -116,28 +121,34 @@ def test_sigkilled_driver_leaves_nothing_behind_and_resume_continues(tmp_path):
     run = tmp_path / "run"
     proc = _start(run)
     _wait_for_episodes(run, 5, proc)
-    _wait_for_checkpoint(run)
-    actors = json.loads((run / "actors.json").read_text())
+    _wait_for_checkpoint(run, proc)
+    pids, _ = _channel_segments(run)
     # Only the learner loads torch: the env acts with numpy, and the driver and the logger
     # neither learn nor act.
-    for pid in (proc.pid, actors["logger"]["pid"], actors["env"]["pid"]):
+    for pid in (proc.pid, pids["logger"], pids["env"]):
         with open(f"/proc/{pid}/maps") as f:
             assert "libtorch" not in f.read(), pid
-    with open(f"/proc/{actors['learner']['pid']}/maps") as f:
+    with open(f"/proc/{pids['learner']}/maps") as f:
         assert "libtorch" in f.read()
     started = {p: _start_time(p) for p in process_tree(proc.pid)}
     assert len(started) >= 7  # driver, reaper, GCS, raylet, its agents, the three actors
+    commands = {p: _cmdline(p) for p in started}
+    (reaper,) = [p for p, c in commands.items() if "rt_avg.realtime.reaper" in c]
+    ray_pids = [p for p, c in commands.items() if c.startswith("ray::") or "/ray/" in c]
+    assert set(pids.values()) <= set(ray_pids)
+
+    def alive(group):
+        return [p for p in group if started[p] is not None and _start_time(p) == started[p]]
+
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
-    # Within 10 s: no process of the run (its Ray session included), none of its segments.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        alive = [p for p, t in started.items() if t is not None and _start_time(p) == t]
-        segments = _our_segments([actors["env"]["pid"], actors["learner"]["pid"]])
-        if not alive and not segments:
-            break
-        time.sleep(0.1)
-    assert not alive and not segments, (alive, segments)
+    proc.communicate(timeout=HANG_S)
+    # The reaper ends the run's Ray processes, waits until they are gone, removes the dead
+    # creators' segments and only then exits: at its exit none of them is left.
+    wait_for(lambda: not alive([reaper]), "the reaper exits")
+    assert not alive(ray_pids), [commands[p] for p in alive(ray_pids)]
+    assert not segments_of(pids.values())
+    # The rest (the actors' resource trackers) end as their actor is gone.
+    wait_for(lambda: not alive(started), "every process of the run ends")
     # The periodic checkpoint is where --resume continues.
     ckpt = int(list_checkpoints(run / "checkpoints")[-1].stem.split("_")[1])
     res = run_cli("train", "--resume", str(run), "--steps", str(ckpt + 500), "--quiet")
