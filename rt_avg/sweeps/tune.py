@@ -255,7 +255,7 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     """Tune function trainable: train one trial (or resume it, or report it if done)."""
     from rt_avg.checkpoint import latest_checkpoint
     from rt_avg.config import from_dict
-    from rt_avg.baselines import inline_trainer
+    from rt_avg.api import inline_runner
 
     trial_id = config["trial_id"]
     info = ctx.trials[trial_id]
@@ -285,8 +285,8 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     cfg = from_dict(info["config"])
 
     def train(stop: StopRequest | None = None) -> Any:
-        return inline_trainer(cfg)(cfg, run_path, resume=ckpt is not None, stop=stop,
-                                   progress=False)
+        return inline_runner(cfg)(cfg, run_path, resume=ckpt is not None, stop=stop,
+                                  progress=False)
 
     try:
         if ctx.report_every:
