@@ -4,13 +4,12 @@ the env or the learner stops a run (inline, and the real-time workers) before th
 is acted on, learned from or checkpointed."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
 
 import nonfinite_env  # noqa: F401  (registers test/NonFinite-v0)
-from helpers import quick_config, run_cli
+from helpers import HANG_S, quick_config, run_cli, wait_for
 from rt_avg.channels import LatestChannel, transition_dtype, weights_dtype
 from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
 from rt_avg.finite import NonFiniteError
@@ -199,7 +198,7 @@ def test_learner_worker_stops_before_publishing_non_finite_weights():
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        assert env_side.wait_newer(0, timeout_s=5) is not None  # the initial weights
+        assert env_side.wait_newer(0, timeout_s=HANG_S) is not None  # the initial weights
         # A finite reward too large for float32 gradients: the critic's weights become NaN
         # in update 1 (its losses, from the weights before it, are finite), update 2's
         # losses are NaN.
@@ -207,13 +206,12 @@ def test_learner_worker_stops_before_publishing_non_finite_weights():
             transitions.write(obs=np.full(obs_dim, 0.1), eps=np.zeros(act_dim), reward=reward,
                               next_obs=np.full(obs_dim, 0.2), env_step=step,
                               policy_version=step - 1)
-            deadline = time.monotonic() + 10
-            while (worker.transitions_seen < step and thread.is_alive()
-                   and time.monotonic() < deadline):
-                time.sleep(0.002)
+            # A latest-value channel: the next write waits until the learner has this one.
+            wait_for(lambda: worker.transitions_seen >= step or not thread.is_alive(),
+                     f"the learner takes transition {step}", poll_s=0.002)
             if not thread.is_alive():
                 break
-        thread.join(timeout=10)
+        thread.join(timeout=HANG_S)
         assert failure and "losses became non-finite at step 2" in str(failure[0]), failure
         latest = env_side.read_latest()
         assert int(latest["version"]) == 1  # update 2's weights never reached the env

@@ -4,13 +4,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import yaml
 
-from helpers import ROOT, quick_config, run_cli
+from helpers import HANG_S, ROOT, quick_config, run_cli, wait_for
 from rt_avg.checkpoint import list_checkpoints
 from rt_avg.evaluate import evaluate
 from rt_avg.inline import train_inline
@@ -73,13 +72,10 @@ def test_ctrl_c_writes_checkpoint_and_exits_cleanly(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "rt_avg.cli", "train", "--steps", "1000000",
                              "--run-dir", str(run), "--quiet"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if (run / "episodes.csv").exists() and len(read_episodes(run)) >= 5:
-            break
-        time.sleep(0.2)
+    wait_for(lambda: (run / "episodes.csv").exists() and len(read_episodes(run)) >= 5,
+             "5 episodes logged", proc)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
     assert "--resume" in err

@@ -1,16 +1,14 @@
 """An async run whose learner dies before the first periodic checkpoint says that no
 checkpoint exists (and where the logs are), and --resume then refuses, changing nothing."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from helpers import ROOT, run_cli
+from helpers import HANG_S, ROOT, actor_pids, run_cli, wait_for
 from rt_avg.checkpoint import list_checkpoints
 from rt_avg.run_dir import read_episodes
 from test_checkpoint import snapshot
@@ -24,14 +22,10 @@ def test_learner_killed_before_the_first_checkpoint(tmp_path):
         [sys.executable, "-m", "rt_avg.cli", "train", "--mode", "async", "--steps", "10000000",
          "--run-dir", str(run), "--quiet", "--set", "run.checkpoint_every=1000000000"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 180
-    while not ((run / "actors.json").exists() and len(read_episodes(run)) >= 5):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no episodes in time"
-        time.sleep(0.2)
-    learner_pid = json.loads((run / "actors.json").read_text())["learner"]["pid"]
-    os.kill(learner_pid, signal.SIGKILL)
-    out, err = proc.communicate(timeout=180)
+    wait_for(lambda: (run / "actors.json").exists() and len(read_episodes(run)) >= 5,
+             "5 episodes logged", proc)
+    os.kill(actor_pids(run)["learner"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=HANG_S)
 
     assert proc.returncode == 1, (out, err)
     assert "learner actor died" in err and "stopped safely" in err
