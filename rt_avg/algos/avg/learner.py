@@ -88,21 +88,21 @@ class AVGLearner:
         eps_next = self.noise.next()
         out, a_cache = self.actor.forward_cached(self._obs2)
         rows = out.tolist()
-        s, s_next = self.head.sample(rows[0], eps), self.head.sample(rows[1], eps_next)
+        sampled, sampled_next = self.head.sample(rows[0], eps), self.head.sample(rows[1], eps_next)
 
         # Critic forward on [(S, A); (S', A')] (+ (S, A_theta) when the acting weights
         # were older); actions enter as constants.
         stale = t.policy_version is not None and t.policy_version != self.updates
-        rows_c = 3 if stale else 2
+        critic_rows = 3 if stale else 2
         critic_in = self._critic_in.numpy()
         critic_in[:2, :n] = obs2
-        critic_in[:2, n:] = (t.action if stale else s.action), s_next.action
+        critic_in[:2, n:] = (t.action if stale else sampled.action), sampled_next.action
         if stale:
-            critic_in[2, :n], critic_in[2, n:] = t.obs, s.action
-        q, c_cache = self.critic.forward_cached(self._critic_in[:rows_c])
+            critic_in[2, :n], critic_in[2, n:] = t.obs, sampled.action
+        q, c_cache = self.critic.forward_cached(self._critic_in[:critic_rows])
         q_all = q.view(-1).tolist()
         q0, q1 = q_all[0], q_all[1]
-        logp0, logp1 = s.log_prob, s_next.log_prob
+        logp0, logp1 = sampled.log_prob, sampled_next.log_prob
 
         gamma_t = 0.0 if t.terminated else cfg.gamma
         sigma = self.td_scaler.update(t.reward - eta * logp0, gamma_t, t.terminated,
@@ -122,7 +122,7 @@ class AVGLearner:
                                       out_dot=q0 - self._critic_out_bias[0])
         if not stale:
             dq_dx = grad_x
-        g_out = self.head.actor_loss_grad(s, eps, dq_dx[0, n:].tolist(), eta)
+        g_out = self.head.actor_loss_grad(sampled, eps, dq_dx[0, n:].tolist(), eta)
         self._g_out.numpy()[0] = g_out
         self.actor.backward(self._g_out, a_cache, row=0, out_dot=sum(
             g * (o - b) for g, o, b in zip(g_out, rows[0], self._actor_out_bias)))
