@@ -14,7 +14,7 @@ from rt_avg.config import Config, ConfigError
 from rt_avg.realtime import RealtimeFault
 
 def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]:
-    from rt_avg import config as C
+    from rt_avg import config as config_mod
     from rt_avg.environments import validate_env_config
     from rt_avg.run_dir import RunDirectory, check_run_path, default_run_path
 
@@ -26,9 +26,9 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
         check_run_path(run_path, "--resume", existing=True)
         cfg = RunDirectory(run_path).load_config()
     elif args.config is not None:
-        cfg = C.load(args.config)
+        cfg = config_mod.load(args.config)
     elif args.env is not None or args.algo is not None:
-        cfg = C.ready_config_for_env(args.env or Config().env.id, args.algo or "avg")
+        cfg = config_mod.ready_config_for_env(args.env or Config().env.id, args.algo or "avg")
     else:
         cfg = Config()
     sections: dict[str, dict] = {}
@@ -44,7 +44,7 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
     if sections:
         cfg = cfg.replace(**sections)
     for text in args.set or []:
-        cfg = C.apply_override(cfg, text)
+        cfg = config_mod.apply_override(cfg, text)
     if args.resume is not None and not args.trust_run_dir:
         _check_resume_imports(args, cfg, run_path)
     validate_env_config(cfg.env)
