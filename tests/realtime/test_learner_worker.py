@@ -1,11 +1,10 @@
 """The learner worker without Ray: skipped transitions, the stall watchdog, weight sync."""
 
 import threading
-import time
 
 import numpy as np
 
-from helpers import quick_config
+from helpers import HANG_S, quick_config, wait_for
 from test_env_worker import ListSink
 from rt_avg.channels import LatestChannel, transition_dtype
 from rt_avg.channels import weights_dtype
@@ -37,15 +36,17 @@ def test_stall_is_reported_and_skips_are_counted():
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        first = weights.wait_newer(0, timeout_s=5)
+        first = weights.wait_newer(0, timeout_s=HANG_S)
         assert first is not None and int(first["version"]) == 0  # initial weights
         for step in (1, 2, 3):  # three writes in a row: the learner may skip some
             _write(transitions, step)
-        time.sleep(0.4)  # longer than watchdog_s with nothing new
-        assert any(e[0] == "stall" for e in sink.events), sink.events
+        # Nothing new comes after step 3: once the learner has it, watchdog_s later it
+        # reports a stall (at env step 3; a stall before the writes would say step 0).
+        wait_for(lambda: [e for e in sink.events if e[0] == "stall" and e[2] == 3],
+                 "a stall reported after env step 3")
     finally:
         worker.stop()
-        thread.join(timeout=10)
+        thread.join(timeout=HANG_S)
     used = worker.transitions_seen
     assert used + worker.skipped == 3 and used >= 1
     assert worker.learner.updates == used
