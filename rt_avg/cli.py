@@ -290,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"rt-avg: error: {exc}", file=sys.stderr)
         return 2
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:
         if (hint := install_hint(exc)) is None:
             raise
         print(f"rt-avg: error: {hint}", file=sys.stderr)
@@ -306,19 +306,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 #: Modules of the optional parts and the extra that installs them (pyproject.toml).
-EXTRAS = {"ray.tune": "sweep", "pandas": "sweep", "pyarrow": "sweep",
+EXTRAS = {"ray.tune": "sweep", "pandas": "sweep", "pyarrow": "sweep", "fsspec": "sweep",
           "stable_baselines3": "baselines", "rtde_control": "ur5", "rtde_receive": "ur5",
           "rtde_io": "ur5", "shimmy": "dmc", "dm_control": "dmc"}
 
 
-def install_hint(exc: ModuleNotFoundError) -> str | None:
+def install_hint(exc: BaseException | None) -> str | None:
     """One line saying which extra brings the module that is missing (None: not one of
-    the optional parts)."""
-    name = exc.name or ""
-    for module, extra in EXTRAS.items():
-        if name == module or name.startswith(module + "."):
-            return (f"{name} is not installed; it comes with rt-avg's '{extra}' extra: "
-                    f"pip install 'rt-avg[{extra}]'")
+    the optional parts).  The missing module may be the cause of the error (Ray Tune
+    re-raises a missing pandas as an ImportError of its own)."""
+    while exc is not None:
+        name = getattr(exc, "name", None) or ""
+        for module, extra in EXTRAS.items():
+            if isinstance(exc, ModuleNotFoundError) and (name == module
+                                                         or name.startswith(module + ".")):
+                return (f"{name} is not installed; it comes with rt-avg's '{extra}' extra: "
+                        f"pip install 'rt-avg[{extra}]'")
+        exc = exc.__cause__ or exc.__context__
     return None
 
 
