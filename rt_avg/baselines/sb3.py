@@ -39,15 +39,15 @@ import numpy as np
 import torch
 
 from rt_avg.baselines.state import load_model_state, model_state, replay_transitions
-from rt_avg.checkpoint import Checkpoint, save_checkpoint
+from rt_avg.checkpoint import Checkpoint
 from rt_avg.config import Config, ConfigError
 from rt_avg.environments import episode_seed, make_env
 from rt_avg.inline import TrainResult
 from rt_avg.progress import Progress
 from rt_avg.resume import ResumeError, check_state, check_task, commit_resume, resume_checkpoint
-from rt_avg.run_dir import RunDirectory, RunLog
+from rt_avg.run_dir import RunDirectory
 from rt_avg.shutdown import StopRequest
-from rt_avg.tracking.tracker import make_tracker
+from rt_avg.sink import LocalSink
 
 DEFAULTS = {"sac": {"buffer_size": 1_000_000, "batch_size": 256, "learning_starts": 100},
             "td3": {"buffer_size": 1_000_000, "batch_size": 256, "learning_starts": 100},
@@ -183,8 +183,7 @@ def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
         check_task(run_dir.load_config(), cfg, ckpt)
 
     def on_episode(step: int, episode: int, ret: float, length: int) -> None:
-        log.episode(step, episode, ret, length, wall())
-        tracker.log_episode(step, episode, ret, length)
+        sink.episode(step, episode, ret, length)
         if bar:
             bar.episode(ret)
 
@@ -201,26 +200,20 @@ def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
     except BaseException:
         env.close()
         raise
-    log = RunLog(run_dir)
-    tracker = make_tracker(cfg, run_path)
+    sink = LocalSink(cfg, run_dir, ckpt.wall_time_s if ckpt else 0.0)
     start = ckpt.step if ckpt else 0
     bar = Progress(cfg.run.steps, start) if progress else None
-    wall_offset = ckpt.wall_time_s if ckpt else 0.0
     t_start = time.monotonic()
 
-    def wall() -> float:
-        return wall_offset + time.monotonic() - t_start
+    wall = sink.wall_s
 
     def checkpoint() -> None:
-        save_checkpoint(run_dir.checkpoints,
-                        Checkpoint(env.steps, wall(), cfg.agent.algo, model_state(model),
-                                   {"step": env.steps, "episode": env.episode}),
-                        cfg.run.keep_checkpoints)
+        sink.save_checkpoint(Checkpoint(env.steps, wall(), cfg.agent.algo, model_state(model),
+                                        {"step": env.steps, "episode": env.episode}))
 
     def on_metrics(step: int, updates: int, losses: dict[str, float]) -> None:
         row = {"step": step, "updates": updates, "wall_time_s": wall(), **losses}
-        log.metrics(row)
-        tracker.log_metrics(step, row)
+        sink.metrics(row)
 
     def on_step(step: int) -> bool:
         if step % cfg.run.metrics_every == 0:
@@ -243,8 +236,7 @@ def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
         if env.steps % cfg.run.metrics_every:
             model.logger.dump(env.steps)
         checkpoint()
-        log.close()
-        tracker.finish(run_path)
+        sink.close()
         model.env.close()
         if bar:
             bar.close()
