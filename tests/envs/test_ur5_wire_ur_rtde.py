@@ -8,6 +8,9 @@ acceleration) and the controller's own timestamps, so a slow machine cannot fail
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -231,26 +234,67 @@ def test_a_restarted_program_resumes_the_last_speed_command_without_a_watchdog(a
     assert control.speedStop(2.0)
 
 
-def test_a_closed_rtde_socket_restarts_the_program_through_ur_rtde_s_own_reconnect(arm):
+# The client of the reconnect test runs in a child process: once ur_rtde 1.6.5 has reconnected
+# by itself, the first receive thread goes on beside the one the reconnect started, both read
+# one socket, and the process may crash (a segmentation fault in 2 of 10 runs here, within
+# 6 s of one closed socket) or reconnect again and again.  The test reads what the controller
+# saw; the child is killed at the end.
+RECONNECT_CLIENT = """
+import json, sys, time
+import rtde_control
+control = rtde_control.RTDEControlInterface(sys.argv[1])
+assert control.moveJ(json.loads(sys.argv[2]), 1.0, 1.4) and control.setWatchdog(1.0)
+t = time.monotonic()
+while time.monotonic() - t < 0.5:
+    assert control.speedJ([0.2, 0, 0, 0, 0, 0], 2.0, 0.008)
+    time.sleep(0.008)
+print("moving", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_closed_rtde_socket_restarts_the_program_through_ur_rtde_s_own_reconnect(twin):
     """The control interface's receive thread reconnects by itself and, finding the program
-    running, stops it (stopScript, dashboard ``stop``) and uploads it again: the program that
-    then runs has no watchdog.  The receive interface does not reconnect by itself."""
-    twin, control, receive = arm
-    assert control.setWatchdog(1.0)
-    ramp_to(control, receive, 0.2, 2.0)
-    mark = twin.mark()
-    assert twin.close_connections("rtde") == 2
-    steps = [("rtde_connected", {}), ("program_stopped", {"reason": "stop_script"}),
-             ("dashboard_command", {"command": "stop"}), ("script_received", {}),
-             ("program_started", {})]
-    seen = [twin.wait_event(kind, since=mark, timeout_s=15.0, **data) for kind, data in steps]
-    assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
-    assert twin.snapshot()["watchdogs"] == {}  # nobody armed the new program's
-    # ur_rtde cleared the command register before the upload: the old speed is not resumed
-    wait_for(lambda: not twin.snapshot()["moving"], 10.0, "the arm to come to rest")
-    assert twin.snapshot()["command"] != 9
-    wait_for(lambda: not receive.isConnected(), 10.0, "the receive interface to notice")
-    assert receive.getActualQd()[0] == pytest.approx(0.2)  # its last state, kept as it was
+    running, stops it (stopScript, dashboard ``stop``), clears the command register and
+    uploads the script again: the program that then runs has no watchdog and does not resume
+    the old speed."""
+    child = subprocess.Popen([sys.executable, "-c", RECONNECT_CLIENT, twin.host, json.dumps(HOME)],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        while child.stdout.readline().strip() != "moving":  # ur_rtde prints to stdout too
+            assert child.poll() is None, "the client process ended"
+        assert twin.snapshot()["qd"][0] == pytest.approx(0.2)
+        mark = twin.mark()
+        assert twin.close_connections("rtde") == 1
+        steps = [("rtde_connected", {}), ("program_stopped", {"reason": "stop_script"}),
+                 ("dashboard_command", {"command": "stop"}), ("script_received", {}),
+                 ("program_started", {})]
+        seen = [twin.wait_event(kind, since=mark, timeout_s=15.0, **data) for kind, data in steps]
+        assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
+        cleared = [e for e in twin.events_since(mark, "input")
+                   if e["seq"] < seen[4]["seq"] and e["data"]["values"].get("input_int_register_0") == 0]
+        assert cleared, "no clear before the new program started"
+        assert twin.snapshot()["watchdogs"] == {}  # nobody armed the new program's
+        wait_for(lambda: not twin.snapshot()["moving"], 10.0, "the arm to come to rest")
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+def test_the_receive_interface_stays_down_with_its_last_state_after_a_close(twin):
+    receive = rtde_receive.RTDEReceiveInterface(twin.host)
+    try:
+        q = receive.getActualQ()
+        stamp = receive.getTimestamp()
+        twin.wait_event("rtde_started")
+        assert twin.close_connections("rtde") == 1
+        wait_for(lambda: not receive.isConnected(), 10.0, "the receive interface to notice")
+        assert receive.getActualQ() == q and receive.getTimestamp() >= stamp  # no exception
+        assert len(twin.events_since(0, "rtde_connected")) == 1  # it did not reconnect
+        assert receive.reconnect()
+        wait_for(lambda: receive.getTimestamp() > twin.snapshot()["t_s"] - 1.0, 10.0, "fresh data")
+    finally:
+        receive.disconnect()
 
 
 def test_a_silent_controller_stops_the_program_with_its_watchdog(arm):
