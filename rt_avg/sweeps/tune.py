@@ -9,6 +9,14 @@ seed, using ``resources.cpu`` CPUs (default 1).  The sweep directory::
     <sweep_dir>/runs/<trial_id>/    each trial's run directory + sweep_trial.json
     <sweep_dir>/tune/               Ray Tune's experiment state (what resume reads)
 
+Reports during a trial (``report_every`` in the sweep file): the trial trains in a thread
+while its Tune thread reads the run directory and reports ``final_return`` and ``auc`` as
+of every ``report_every``-th env step (:mod:`rt_avg.analysis.stats`, the one definition:
+numbers that do not depend on when the report was read), with ``steps`` as Tune's time.
+That is what a scheduler (``scheduler: asha`` or ``median``) needs to stop bad trials early;
+a stopped trial ends with a checkpoint and the status ``stopped`` (an unfinished run in
+every summary), and a rerun of the sweep leaves it stopped.
+
 Fault tolerance, three layers:
 
 - a trial lost with its node (or crashed) is rerun by Tune (``FailureConfig.max_failures``);

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
+from final_return_by_hand import run_final_return
 from rt_avg.config import ConfigError
-from rt_avg.run_dir import read_episodes
 from rt_avg.sweeps import spec as sweep_spec
 from rt_avg.sweeps import study as S
 
@@ -76,9 +76,8 @@ def test_ready_study_files_expand_into_valid_trials(name, budget):
 
 
 def _final(path) -> float:
-    """Independent of the analysis code: mean return of the episodes in the last 10%."""
-    late = [e["return"] for e in read_episodes(path) if 0.9 * STEPS < e["step"] <= STEPS]
-    return float(np.mean(late))
+    """Independent of the analysis code: tests/final_return_by_hand.py."""
+    return run_final_return(path, STEPS)
 
 
 def _variant_runs(out) -> dict[str, list]:
@@ -115,12 +114,16 @@ def test_buffer_size_study_plots_the_runs_final_returns(local_ray, tmp_path, cap
                        sizes=[1, "full"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| variant | method | setting | seeds | steps | final return (95% CI) |" in printed
+    assert ("| variant | method | setting | seeds | steps | final return IQM (95% CI) | "
+            "final return mean (95% CI) | AUC (95% CI) | P(ref > this) (95% CI) |") in printed
+    assert "| avg | avg |" in printed  # AVG is the reference: P(AVG > each variant)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["study"] == "buffer-size" and summary["steps"] == STEPS
     runs = _variant_runs(out)
     by_name = {v["name"]: v for v in summary["variants"]}
     assert set(by_name) == {"sac-b1", "sac-b300", "ppo-b1", "ppo-b300", "avg"}
+    assert by_name["avg"]["improvement"] is None
+    assert by_name["sac-b1"]["improvement"]["reference"] == "avg"
     for name, paths in runs.items():
         finals = [_final(p) for p in paths]
         v = by_name[name]
