@@ -395,10 +395,14 @@ class RTDEDriver:
         with self._io_lock:
             now = self._clock.monotonic()
             self.stats.periods += 1
-            if self._last_period_at is not None and now - self._last_period_at > self._gap_s:
+            gap = 0.0 if self._last_period_at is None else now - self._last_period_at
+            if gap > self._gap_s:
                 # ur_rtde may have reconnected (and restarted the script) inside a call
                 self.stats.loop_gaps += 1
                 self._link_event_at = now
+                if gap > self.controller_watchdog_s / 2:
+                    log.warning("UR5: control period started %.3f s after the last one (the "
+                                "controller watchdog allows %g s)", gap, self.controller_watchdog_s)
             self._last_period_at = now
             if not self._link_ok(now):
                 return
@@ -444,6 +448,20 @@ class RTDEDriver:
         if self._call(lambda: self._control.moveJ(home.q.tolist(), home.speed, home.accel, True)):
             self._async = _AsyncOp("move", next_operation(self._mark), now)
 
+    def _brake_step(self, now: float) -> None:
+        """One period of braking in whatever motion runs: speedJ toward zero, or (while the
+        script's move thread runs) an asynchronous stopJ once and then watchdog kicks: a
+        speedJ then would be a second thread commanding motion, which ends the program."""
+        op = self._async
+        if op is None:
+            self._call(lambda: self._control.speedJ(ZERO.tolist(), self.stop_accel,
+                                                    self.control_period_s))
+        elif op.kind == "move":
+            self._call(lambda: self._control.stopJ(self.stop_accel, True))
+            self._async = _AsyncOp("stop", next_operation(op.expected), now)
+        else:
+            self._call(self._control.kickWatchdog)
+
     def _follow_async(self, state: JointState, home: _Home | None, now: float) -> None:
         """While the script's move (or stop) thread runs: kick the watchdog every period (a
         speedJ now would be a second thread commanding motion, which ends the program); a
@@ -451,8 +469,7 @@ class RTDEDriver:
         op = self._async
         assert op is not None
         if op.kind == "move" and home is None:
-            self._call(lambda: self._control.stopJ(self.stop_accel, True))
-            self._async = _AsyncOp("stop", next_operation(op.expected), now)
+            self._brake_step(now)  # the move home is called off
             return
         self._call(self._control.kickWatchdog)
         status = read_operation(self._control)
@@ -542,8 +559,7 @@ class RTDEDriver:
         if control_up:
             # brake (and feed the watchdog) while the receive side is recovered; a dead
             # control link cannot, and the controller watchdog stops the program instead
-            self._call(lambda: self._control.speedJ(ZERO.tolist(), self.stop_accel,
-                                                    self.control_period_s))
+            self._brake_step(now)
         if self._reconnector is not None:
             self._reconnector.request(self._control if not control_up else None,
                                       self._receive if (not receive_up or stale) else None,

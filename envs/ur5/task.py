@@ -62,7 +62,7 @@ from rt_avg.envs.ur5.twin import TwinConfig
 from rt_avg.envs.ur5.twin_driver import TwinDriver
 from rt_avg.envs.ur5.workspace import MOVING_JOINTS, Workspace, target_axes
 
-Backend = Literal["twin", "hardware"]
+Backend = Literal["twin", "hardware", "wire"]
 
 REWARD_DT_S = 0.008       # SenseAct's reward scale: per 8 ms of the original task
 PRECISION_SCALE_M2 = 0.01  # exp(-d^2 / 0.01)
@@ -141,7 +141,9 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     """UR5 reacher on the twin or on a real arm (see the module docstring).
 
     Args:
-        backend: "twin" (simulated, deterministic) or "hardware" (a UR5 over RTDE).
+        backend: "twin" (simulated, deterministic), "hardware" (a UR5 over RTDE) or "wire"
+            (the hardware code and the real ur_rtde against a UR5 twin on the wire, started
+            for the env: :mod:`rt_avg.envs.ur5.wire_driver`; real time).
         host: the robot's IP address; required for "hardware", ignored by "twin".
         n_joints: 1..6 moving joints (2: UR-Reacher-2).
         dt_s: action period (s); for the twin a whole number of ``twin_period_s``.
@@ -191,8 +193,8 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                  driver: URDriver | None = None, twin_server: str | None = None,
                  render_mode: str | None = None) -> None:
         # ---- validation first: nothing below may touch a robot before it passes
-        if backend not in ("twin", "hardware"):
-            raise ValueError(f"backend must be 'twin' or 'hardware', got {backend!r}")
+        if backend not in ("twin", "hardware", "wire"):
+            raise ValueError(f"backend must be 'twin', 'hardware' or 'wire', got {backend!r}")
         if host is not None:
             host = check_host(host)
         if backend == "hardware" and host is None and driver is None:
@@ -275,6 +277,12 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                                                                 TWIN_PSTOP_MARGIN_RAD)),
                 self.workspace, pstop_policy, watchdog_s=watchdog_s,
                 controller_watchdog_s=controller_watchdog_s)
+        elif backend == "wire":
+            from rt_avg.envs.ur5.wire_driver import WireTwinDriver
+
+            self._driver = WireTwinDriver(control_period_s=control_period_s, watchdog_s=watchdog_s,
+                                          controller_watchdog_s=controller_watchdog_s,
+                                          pstop_policy=pstop_policy)
         else:
             assert host is not None
             factories: dict[str, Any] = {}

@@ -201,7 +201,7 @@ def test_hardware_backend_is_constructed_without_connecting():
 
 # -------------------------------------------------------------- validation
 @pytest.mark.parametrize("kwargs, message", [
-    ({"backend": "sim"}, "backend must be 'twin' or 'hardware'"),
+    ({"backend": "sim"}, "backend must be 'twin', 'hardware' or 'wire'"),
     ({"backend": "hardware"}, "host is required"),
     ({"host": ""}, "host must be"),
     ({"n_joints": 0}, r"n_joints must be an int in 1\.\.6"),
