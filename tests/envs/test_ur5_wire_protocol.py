@@ -248,6 +248,16 @@ def test_dashboard_power_and_programs(twin, dashboard):
     assert dashboard.file.readline() == b""  # and the server closes
 
 
+def test_dashboard_reports_an_uploaded_program(twin, dashboard):
+    twin.controller.receive_script(b"def rtde_control():\n    textmsg(1)\nend\n")
+    twin.wait_event("program_started")
+    assert dashboard.ask("running") == "Program running: true"
+    assert dashboard.ask("programState") == "PLAYING <unnamed>"
+    assert dashboard.ask("stop") == "Stopped"
+    assert twin.wait_event("program_stopped")["data"]["reason"] == "dashboard"
+    assert dashboard.ask("stop") == "Stopped"  # also with nothing running (see docs/ur5.md)
+
+
 def test_dashboard_unlock_is_refused_right_after_a_protective_stop(twin, dashboard):
     assert dashboard.ask("unlock protective stop") == "Protective stop releasing"  # none active
     twin.trigger_protective_stop()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 
 from rt_avg.envs.serve import serve_until_stopped
 from rt_avg.envs.ur5.twin import TwinConfig
@@ -37,9 +40,18 @@ def build_parser(prog: str = "rt-avg twin ur5") -> argparse.ArgumentParser:
                         help="controller period in s (default 0.008 for 3.x, 0.002 for 5.x)")
     parser.add_argument("--start-delay", type=float, default=0.2,
                         help="seconds from a script upload to the program running (default 0.2)")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true",
+                        help="stop when standard input closes (the parent that started it died)")
     parser.add_argument("--trace-inputs", action="store_true",
                         help="record an 'input' event for every RTDE input package")
     return parser
+
+
+def _stop_on_eof() -> None:
+    """Block until standard input closes, then stop as SIGTERM does."""
+    while sys.stdin.buffer.read(4096):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m rt_avg.envs.ur5.wire") -> int:
@@ -56,6 +68,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m rt_avg.envs.ur5.w
         print(f"ur5 wire twin: {exc}", file=sys.stderr)
         return 2
     listener = serve_control(twin, args.control) if args.control else None
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=_stop_on_eof, name="ur5-wire-stdin", daemon=True).start()
 
     def close() -> None:
         if listener is not None:

@@ -91,7 +91,7 @@ class Controller:
         self.out_ints: dict[int, int] = {}
         self.out_doubles: dict[int, float] = {}
         self.program: RtdeControlProgram | IdleProgram | None = None
-        self.program_name = "<unnamed>"
+        self.program_name = "<unnamed>"  # what PolyScope shows with no .urp loaded (a guess)
         self.loaded_program: str | None = None
         self._pending: tuple[float, int] | None = None  # (start time, register offset)
         self.last_script = b""  # the latest script received on a script port
@@ -185,7 +185,6 @@ class Controller:
             return
         self.twin.reupload_script()
         self.program = RtdeControlProgram(self, offset)
-        self.program_name = "rtde_control"
         self.record("program_started", reg_offset=offset)
 
     def play(self) -> bool:

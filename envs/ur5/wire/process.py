@@ -102,8 +102,11 @@ class TwinProcess:
         self.log_path = os.path.join(self._dir, "twin.log")
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
         cmd = [sys.executable, "-m", "rt_avg.envs.ur5.wire", "--host", self.host,
-               "--control", self.control_path, *(args or [])]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True)
+               "--control", self.control_path, "--exit-on-stdin-eof", *(args or [])]
+        # the twin holds the read end of a pipe only this process writes to: if this process
+        # dies (a crash in ur_rtde, say), the pipe closes and the twin stops by itself
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log, text=True)
         line = self._first_line(start_timeout_s)
         if line != self.host:
             self.close()
@@ -181,8 +184,9 @@ class TwinProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10.0)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
         self._log.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 

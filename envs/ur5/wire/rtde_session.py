@@ -27,10 +27,23 @@ if TYPE_CHECKING:
 
 
 class _Output:
+    """An output recipe sent every ``every`` periods, on a grid anchored at ``start``."""
+
     def __init__(self, recipe: rp.Recipe, every: int) -> None:
         self.recipe = recipe
         self.every = every
-        self.count = 0
+        self.anchor = 0
+        self.next_step = 0
+
+    def restart(self, step: int) -> None:
+        self.anchor = self.next_step = step
+
+    def due(self, step: int) -> bool:
+        """Whether a package is due at controller ``step``; skipped ones stay skipped."""
+        if step < self.next_step:
+            return False
+        self.next_step = self.anchor + ((step - self.anchor) // self.every + 1) * self.every
+        return True
 
 
 class RtdeSession(asyncio.Protocol):
@@ -41,6 +54,7 @@ class RtdeSession(asyncio.Protocol):
         self.buffer = bytearray()
         self.outputs: dict[int, _Output] = {}
         self.inputs: dict[int, rp.Recipe] = {}
+        self.pending: dict[int, bytes] = {}  # recipe id -> the latest packed package
         self.started = False
         self.protocol = 0
 
@@ -86,6 +100,8 @@ class RtdeSession(asyncio.Protocol):
             self._setup_inputs(payload)
         elif kind == rp.START:
             self.started = bool(self.outputs or self.inputs)
+            for out in self.outputs.values():
+                out.restart(self.ctrl.twin.steps + 1)
             self._reply(kind, bytes([1 if self.started else 0]))
             if self.started:
                 self.ctrl.record("rtde_started", outputs=len(self.outputs), inputs=len(self.inputs))
@@ -133,13 +149,20 @@ class RtdeSession(asyncio.Protocol):
         self.ctrl.record("input_recipe", recipe_id=recipe_id, names=names, types=types)
 
     # ----------------------------------------------------------------- ticks
-    def tick(self, periods: int) -> None:
-        """``periods`` controller periods passed: send the recipes that fell due (once each)."""
+    def tick(self) -> None:
+        """The controller ran one period: pack each recipe that is due now.  Packages wait
+        in ``pending`` until :meth:`flush`, so a catch-up after a stall sends only the latest
+        package of each recipe, as the controller skips packages when it falls behind."""
         if not self.started or self.link is None or self.link.transport.is_closing():
             return
-        for out in self.outputs.values():
-            out.count += periods
-            if out.count >= out.every:
-                out.count %= out.every
-                self.link.send(out.recipe.pack(self.ctrl.output_values(out.recipe.names)),
-                               droppable=True)
+        step = self.ctrl.twin.steps
+        for recipe_id, out in self.outputs.items():
+            if out.due(step):
+                self.pending[recipe_id] = out.recipe.pack(self.ctrl.output_values(out.recipe.names))
+
+    def flush(self) -> None:
+        """Send the packages :meth:`tick` packed."""
+        if self.link is not None:
+            for data in self.pending.values():
+                self.link.send(data, droppable=True)
+        self.pending.clear()

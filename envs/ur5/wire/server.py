@@ -137,11 +137,13 @@ class WireTwin:
         while True:
             due = int((loop.time() - origin) / period)
             behind = due - ctrl.twin.steps
+            sessions = list(self._rtde_sessions)
             for _ in range(behind):
                 ctrl.step()
-            if behind > 0:
-                for session in list(self._rtde_sessions):
-                    session.tick(behind)
+                for session in sessions:
+                    session.tick()
+            for session in sessions:
+                session.flush()
             await asyncio.sleep(max(0.0, origin + (ctrl.twin.steps + 1) * period - loop.time()))
 
     def controller_now(self) -> float:
