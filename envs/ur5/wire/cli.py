@@ -49,7 +49,8 @@ def build_parser(prog: str = "rt-avg twin ur5") -> argparse.ArgumentParser:
 
 def _stop_on_eof() -> None:
     """Block until standard input closes, then stop as SIGTERM does."""
-    while sys.stdin.buffer.read(4096):
+    fd = sys.stdin.fileno()  # raw reads: a buffered reader's lock would abort the exit
+    while os.read(fd, 4096):
         pass
     os.kill(os.getpid(), signal.SIGTERM)
 

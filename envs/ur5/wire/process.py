@@ -92,21 +92,26 @@ class TwinProcess:
     :class:`~rt_avg.envs.ur5.wire.server.WireTwin` over its control socket.
 
     ``args``: extra command-line options of ``python -m rt_avg.envs.ur5.wire`` (e.g.
-    ``["--start-delay", "0.5"]``)."""
+    ``["--start-delay", "0.5"]``).  ``exit_with_parent``: the twin stops when this process
+    dies; False lets it outlive this process, as a controller outlives the program driving
+    it (then stop it with :meth:`close` or SIGTERM)."""
 
     def __init__(self, host: str | None = None, args: list[str] | None = None,
-                 start_timeout_s: float = 30.0) -> None:
+                 start_timeout_s: float = 30.0, exit_with_parent: bool = True) -> None:
         self.host = host or free_loopback_host()
         self._dir = tempfile.mkdtemp(prefix="rt-avg-wire-")
         self.control_path = os.path.join(self._dir, "control.sock")
         self.log_path = os.path.join(self._dir, "twin.log")
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
         cmd = [sys.executable, "-m", "rt_avg.envs.ur5.wire", "--host", self.host,
-               "--control", self.control_path, "--exit-on-stdin-eof", *(args or [])]
+               "--control", self.control_path, *(args or [])]
+        if exit_with_parent:
+            cmd.append("--exit-on-stdin-eof")
         # the twin holds the read end of a pipe only this process writes to: if this process
         # dies (a crash in ur_rtde, say), the pipe closes and the twin stops by itself
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._log, text=True)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if exit_with_parent else None,
+                                     stdout=subprocess.PIPE, stderr=self._log, text=True,
+                                     start_new_session=not exit_with_parent)
         line = self._first_line(start_timeout_s)
         if line != self.host:
             self.close()
@@ -177,6 +182,8 @@ class TwinProcess:
 
     def close(self) -> None:
         """Stop the twin (SIGTERM, then SIGKILL after 10 s) and remove its temp folder."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()  # the twin stops on its own when it sees the end
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -184,9 +191,8 @@ class TwinProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10.0)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self._log.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
