@@ -24,12 +24,12 @@ PORT_KINDS = ("rtde", "dashboard", "script")
 class PortFaults:
     silent: bool = False
     delay_s: float = 0.0
-    links: set[Link] = field(default_factory=set)
+    links: dict[Link, None] = field(default_factory=dict)  # oldest first
 
     def set_silent(self, silent: bool) -> None:
         self.silent = silent
-        for link in list(self.links):
-            link.apply_silence()
+        for link in list(self.links):  # the oldest first: a closed old connection frees its
+            link.apply_silence()        # inputs before a new one asks for them
 
 
 class Link:
@@ -45,7 +45,7 @@ class Link:
         self._release_at = 0.0  # keeps delayed messages in order when the delay changes
         self._held: list[bytes] = []
         self._paused = False
-        faults.links.add(self)
+        faults.links[self] = None
         self.apply_silence()
 
     @property
@@ -90,4 +90,4 @@ class Link:
         self.transport.close()
 
     def forget(self) -> None:
-        self.faults.links.discard(self)
+        self.faults.links.pop(self, None)

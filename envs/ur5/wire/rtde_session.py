@@ -8,8 +8,8 @@ The controller's rules this session follows (RTDE guide; ur_rtde 1.6.5 ``src/rtd
   connection already controls ``IN_USE``; such a recipe gets id 0 and is not kept (the id of
   a refused recipe is the twin's guess: clients stop at the type list);
 * after ``start`` the controller sends each output recipe every ``round(rate / frequency)``
-  periods (``rate`` 125 Hz on CB3, 500 Hz on e-Series); when it falls behind it skips
-  packages and sends the latest;
+  periods (``rate`` 125 Hz on CB3, 500 Hz on e-Series; a higher frequency gets the rate, a
+  guess); when it falls behind it skips packages and sends the latest;
 * a data package from the client writes its recipe's inputs at once.
 """
 
@@ -126,11 +126,12 @@ class RtdeSession(asyncio.Protocol):
         names = rp.split_names(payload[8:].decode(errors="replace"))
         types = [rp.output_type(n, self.ctrl.config.version[:2]) for n in names]
         rate = 1.0 / self.ctrl.config.period_s
-        ok = bool(names) and rp.NOT_FOUND not in types and 0.0 < frequency <= rate + 1e-9
+        # a frequency above the controller's rate is served at the rate (the twin's guess)
+        ok = bool(names) and rp.NOT_FOUND not in types and 0.0 < frequency
         recipe_id = len(self.outputs) + 1 if ok else 0
         if ok:
             recipe = rp.Recipe(recipe_id, tuple(names), tuple(types))
-            self.outputs[recipe_id] = _Output(recipe, max(1, round(rate / frequency)))
+            self.outputs[recipe_id] = _Output(recipe, max(1, round(rate / min(frequency, rate))))
         self._reply(rp.SETUP_OUTPUTS, bytes([recipe_id]) + ",".join(types).encode())
         self.ctrl.record("output_recipe", recipe_id=recipe_id, names=names, types=types,
                          frequency=frequency)
