@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
@@ -12,6 +11,7 @@ from typing import Callable, Sequence
 
 from rt_avg.config import Config, ConfigError
 from rt_avg.realtime import RealtimeFault
+from rt_avg.user_paths import check_input_path, check_output_dir, os_error_line
 
 def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]:
     from rt_avg import config as config_mod
@@ -20,11 +20,17 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
 
     _check_train_flags(args)
     if args.run_dir is not None:
+        check_output_dir(Path(args.run_dir), "--run-dir", "the run")
         check_run_path(Path(args.run_dir), "--run-dir", existing=False)
+    again = _restarted_config(args)
     if args.resume is not None:
         run_path = Path(args.resume)
+        check_input_path(run_path, "--resume")
         check_run_path(run_path, "--resume", existing=True)
+        check_output_dir(run_path, "--resume", "the resumed run")
         cfg = RunDirectory(run_path).load_config()
+    elif again is not None:
+        cfg = RunDirectory(again).load_config()
     elif args.config is not None:
         cfg = config_mod.load(args.config)
     elif args.env is not None or args.algo is not None:
@@ -46,7 +52,9 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
     for text in args.set or []:
         cfg = config_mod.apply_override(cfg, text)
     if args.resume is not None and not args.trust_run_dir:
-        _check_resume_imports(args, cfg, run_path)
+        _check_run_dir_imports(args, cfg, run_path, f"rt-avg train --resume {run_path}")
+    elif again is not None and not args.trust_run_dir:
+        _check_run_dir_imports(args, cfg, again, f"rt-avg train --run-dir {again} --restart")
     validate_env_config(cfg.env)
     from rt_avg import algos
 
@@ -58,24 +66,41 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
         # The runner checks the checkpoint against cfg before it records cfg (rt_avg.resume).
         return cfg, run_path, True
     run_path = Path(args.run_dir) if args.run_dir is not None else default_run_path(cfg)
+    check_output_dir(run_path, "--run-dir", "the run")
     check_run_path(run_path, "--run-dir", existing=False)
-    if (run_path / "config.yaml").exists():
-        raise ConfigError(f"--run-dir: {run_path} already holds a run; use --resume {run_path} "
-                          "to continue it or choose another directory")
+    if (run_path / "config.yaml").exists() and not args.restart:
+        from rt_avg.checkpoint_files import list_checkpoints
+
+        if list_checkpoints(run_path / "checkpoints"):
+            raise ConfigError(f"--run-dir: {run_path} already holds a run; use --resume "
+                              f"{run_path} to continue it or choose another directory")
+        raise ConfigError(f"--run-dir: {run_path} already holds a run that stopped before its "
+                          f"first checkpoint; start it again in place with --run-dir {run_path} "
+                          "--restart, or choose another directory")
     return cfg, run_path, False
 
 
-def _check_resume_imports(args: argparse.Namespace, cfg: Config, run_path: Path) -> None:
-    """A module the resumed run's config.yaml names is imported only if it is part of
-    rt-avg or the command line names it too (rt_avg.trust)."""
+def _restarted_config(args: argparse.Namespace) -> Path | None:
+    """The run directory whose config.yaml a --restart without --config/--env/--algo runs
+    again (None otherwise)."""
+    if not args.restart or any(v is not None for v in (args.config, args.env, args.algo)):
+        return None
+    path = Path(args.run_dir)
+    return path if (path / "config.yaml").is_file() else None
+
+
+def _check_run_dir_imports(args: argparse.Namespace, cfg: Config, run_path: Path,
+                           command: str) -> None:
+    """A module that the config.yaml of the run being resumed or restarted names is
+    imported only if it is part of rt-avg or the command line names it too (rt_avg.trust)."""
     from rt_avg.trust import IMPORTING_FIELDS, check_run_dir_imports, field_value, modules_named
 
     given = {text.split("=", 1)[0].strip() for text in args.set or []}
     if args.algo is not None:
         given.add("agent.algo")
     allowed = modules_named(field_value(cfg, f) for f in IMPORTING_FIELDS if f in given)
-    check_run_dir_imports(cfg, run_path / "config.yaml", allowed,
-                          f"rt-avg train --resume {run_path} --trust-run-dir", name_again=True)
+    check_run_dir_imports(cfg, run_path / "config.yaml", allowed, f"{command} --trust-run-dir",
+                          name_again=True)
 
 
 def _check_train_flags(args: argparse.Namespace) -> None:
@@ -88,6 +113,9 @@ def _check_train_flags(args: argparse.Namespace) -> None:
     for flag, value in given.items():
         if value is not None and not value.strip():
             raise ConfigError(f"{flag}: got {value!r}, expected {expected[flag]}")
+    if args.restart and args.run_dir is None:
+        raise ConfigError("--restart: needs --run-dir, the directory of the run to start again "
+                          "(e.g. rt-avg train --run-dir runs/my-run --restart)")
     if args.resume is not None:
         clash = [flag for flag in ("--env", "--config", "--run-dir") if given[flag] is not None]
         if clash:
@@ -109,6 +137,12 @@ def _at_least_one(text: str) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, run_path, resume = _resolve_train_config(args)
+    if args.restart:
+        from rt_avg.restart import clear_for_restart
+
+        note = clear_for_restart(run_path)
+        if note:
+            print(f"rt-avg: {note}", file=sys.stderr)
     from rt_avg.shutdown import StopRequest
 
     with StopRequest() as stop:
@@ -133,6 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from rt_avg.evaluate import evaluate
 
+    check_input_path(Path(args.run_dir), "run_dir")
     res = evaluate(Path(args.run_dir), args.episodes, trust_run_dir=args.trust_run_dir)
     if args.json:
         print(json.dumps({"step": res.step, "episodes": len(res.returns), "mean": res.mean,
@@ -152,12 +187,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from rt_avg.analysis.report import main_report
 
+    for path in args.run_dirs:
+        check_input_path(Path(path), "RUN_DIR")
+    if args.out is not None:
+        check_output_dir(Path(args.out), "--out", "the report")
     return main_report(args.run_dirs, args.out)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from rt_avg.sweeps.tune import run_sweep
 
+    if args.sweep_dir is not None:
+        check_output_dir(Path(args.sweep_dir), "--sweep-dir", "the sweep")
     return run_sweep(args.sweep_file, address=args.address, sweep_dir=args.sweep_dir,
                      num_cpus=args.num_cpus)
 
@@ -165,12 +206,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from rt_avg.sweeps.study import run_study
 
+    if args.out is not None:
+        check_output_dir(Path(args.out), "--out", "the study")
     return run_study(args.name, args)
 
 
 def cmd_sweep_summary(args: argparse.Namespace) -> int:
     from rt_avg.analysis.sweep_summary import main_summary
 
+    check_input_path(Path(args.sweep_dir), "sweep_dir")
+    if args.out is not None:
+        check_output_dir(Path(args.out), "--out", "the summary")
     return main_summary(args.sweep_dir, args.out, args.top)
 
 
@@ -214,14 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "inline only, settings in the batch section); or module.path:NAME")
     t.add_argument("--run-dir", help="output directory (default runs/<env>-s<seed>-<mode>-<time>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    t.add_argument("--restart", action="store_true",
+                   help="with --run-dir: start the run there again from step 0 when it stopped "
+                   "before its first checkpoint (its logs are replaced; its config.yaml is "
+                   "used unless --config, --env or --algo is given); refused once it has one")
     t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set agent.actor_lr=1e-4")
     t.add_argument("--address", help="Ray cluster to join (auto or HOST:PORT); "
                    "default: start a local Ray")
     t.add_argument("--trust-run-dir", action="store_true",
-                   help="with --resume: import a module of one's own that the run's "
-                   "config.yaml names (agent.algo or env.id as module.path:NAME); without it "
-                   "only rt-avg's own and modules named on the command line are imported")
+                   help="with --resume or --restart: import a module of one's own that the "
+                   "run's config.yaml names (agent.algo or env.id as module.path:NAME); "
+                   "without it only rt-avg's own and modules named on the command line are "
+                   "imported")
     t.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
     t.add_argument("--quiet", action="store_true", help="no progress display")
     t.set_defaults(func=cmd_train)
@@ -299,9 +350,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("rt-avg: interrupted", file=sys.stderr)
         return 130
     except _run_failures() as exc:
-        if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        print(f"rt-avg: run failed: {exc}", file=sys.stderr)
+        # A path that failed once work was under way (a disk that filled up or was
+        # remounted read-only, a folder removed): one line naming it and the cause.
+        what = "run failed" if args.command == "train" else "error"
+        line = os_error_line(exc) if isinstance(exc, OSError) else str(exc)
+        print(f"rt-avg: {what}: {line}", file=sys.stderr)
         return 1
 
 

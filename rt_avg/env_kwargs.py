@@ -4,7 +4,8 @@ An env's constructor states what each keyword takes, by its annotation (``reset_
 float``) or else by its default (``g=10.0``).  :func:`check_kwarg_values` holds the values of
 a config to that, so that ``reset_noise_scale: abc`` or ``g: null`` is refused naming the
 field before a run starts, instead of failing inside the env at its first reset or step
-(in the real-time modes, inside a Ray actor).  Annotations it cannot judge (a class of the
+(in the real-time modes, inside a Ray actor).  A number written as text (``1e-3``, which
+YAML reads as a string) is taken as the number where the env declares one.  Annotations it cannot judge (a class of the
 env's own, say) pass unchecked: the env's own checks remain.
 
 ``render_mode`` is checked apart: rt-avg never draws an env, and ``human`` would draw a
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import math
 import types
 import typing
 from typing import Any, Callable, Literal
@@ -118,23 +118,36 @@ def check_render_mode(env_id: str, value: Any, render_modes: list[str]) -> None:
                       + "".join(f", {m}" for m in allowed))
 
 
-def check_kwarg_values(env_id: str, target: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+def _number_in_text(value: Any) -> float | None:
+    """``value`` as a float if it is a number written as text (YAML reads ``1e-3`` as a
+    string), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def check_kwarg_values(env_id: str, target: Callable[..., Any],
+                       kwargs: dict[str, Any]) -> dict[str, Any]:
     """Raise ConfigError naming ``env.kwargs.<name>`` for a value that does not fit the type
-    ``target`` (the env's class or creator) declares for it."""
+    ``target`` (the env's class or creator) declares for it.  Returns the kwargs with each
+    number written as text made a float where the env declares a number (as the config's
+    own number fields take them)."""
     render_modes = list((getattr(target, "metadata", None) or {}).get("render_modes", []))
     expected = _expected_types(target)
+    checked = dict(kwargs)
     for name, value in kwargs.items():
         if name == "render_mode":
             check_render_mode(env_id, value, render_modes)
             continue
         if name not in expected or _matches(value, expected[name]) is not False:
             continue
-        hint = ""
-        if isinstance(value, str) and _matches(1.0, expected[name]):
-            try:
-                if math.isfinite(float(value)):
-                    hint = f" (YAML reads {value} as text; write it with a dot, e.g. 1.0e-3)"
-            except ValueError:
-                pass
+        number = _number_in_text(value)
+        if number is not None and _matches(number, expected[name]):
+            checked[name] = number
+            continue
         raise ConfigError(f"env.kwargs.{name}: got {value!r}, expected "
-                          f"{_describe(expected[name])} ({env_id}'s parameter {name}){hint}")
+                          f"{_describe(expected[name])} ({env_id}'s parameter {name})")
+    return checked

@@ -73,20 +73,21 @@ class ChecksKwargs(Protocol):
         """Raise ValueError naming the argument and what is allowed."""
 
 
-def validate_env_config(cfg: EnvConfig) -> None:
+def validate_env_config(cfg: EnvConfig) -> dict[str, Any]:
     """Check the env id and that ``env.kwargs`` names parameters the env accepts with values
     of the types it declares (:mod:`rt_avg.env_kwargs`), without creating the env (which for
-    a robot would open its connection)."""
+    a robot would open its connection).  Returns the kwargs as the env takes them: a number
+    that YAML read as text (``1e-3``) is a float where the env declares a number."""
     validate_env_id(cfg.id)
     if not cfg.kwargs:
-        return
+        return {}
     spec = gym.spec(cfg.id.split(":", 1)[-1])  # module.path:EnvId-v0 -> EnvId-v0
     entry = spec.entry_point
     try:
         target = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
         params = inspect.signature(target).parameters
     except (ValueError, TypeError, ImportError):
-        return  # nothing to check against
+        return dict(cfg.kwargs)  # nothing to check against
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         allowed = sorted(n for n, p in params.items()
                          if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self")
@@ -95,18 +96,18 @@ def validate_env_config(cfg: EnvConfig) -> None:
             if key not in allowed_all:
                 raise ConfigError(f"env.kwargs.{key}: {cfg.id} has no such parameter; "
                                   f"allowed: {', '.join(allowed)}")
-    check_kwarg_values(cfg.id, target, dict(cfg.kwargs))
+    kwargs = check_kwarg_values(cfg.id, target, dict(cfg.kwargs))
     if isinstance(target, ChecksKwargs):
         try:
-            target.check_kwargs(dict(cfg.kwargs))
+            target.check_kwargs(dict(kwargs))
         except ValueError as exc:
             raise ConfigError(f"env.kwargs: {exc}") from None
+    return kwargs
 
 
 def make_env(cfg: EnvConfig) -> gym.Env:
     """Create the env with vector observations and a bounded Box action space."""
-    validate_env_config(cfg)
-    kwargs = dict(cfg.kwargs)
+    kwargs = validate_env_config(cfg)
     if cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     try:

@@ -27,6 +27,7 @@ import torch
 
 from rt_avg import config as config_mod
 from rt_avg.checkpoint import Checkpoint, load_newest
+from rt_avg.checkpoint_files import list_checkpoints
 from rt_avg.config import Config, ConfigError
 from rt_avg.core import Learner
 from rt_avg.run_dir import RunDirectory
@@ -43,10 +44,16 @@ def resume_checkpoint(run_dir: RunDirectory) -> Checkpoint:
     """The newest usable checkpoint of ``run_dir``; ResumeError if there is none."""
     ckpt = load_newest(run_dir.checkpoints)
     if ckpt is None:
-        raise ResumeError(f"--resume: {run_dir.path} has no usable checkpoint in "
+        if list_checkpoints(run_dir.checkpoints):  # all of them damaged
+            raise ResumeError(f"--resume: {run_dir.path} has no usable checkpoint in "
+                              f"{run_dir.checkpoints}; nothing was changed. Start a new run "
+                              "with --run-dir instead")
+        raise ResumeError(f"--resume: {run_dir.path} has no checkpoint in "
                           f"{run_dir.checkpoints} (the run stopped before its first one, "
-                          "or they were removed); nothing was changed. Start a new run "
-                          "with --run-dir instead")
+                          "or they were removed), so there is no usable checkpoint to "
+                          "continue from; nothing was changed. Start it again in place with "
+                          f"rt-avg train --run-dir {run_dir.path} --restart (its config.yaml "
+                          "is used), or start a new run with --run-dir")
     return ckpt
 
 

@@ -45,7 +45,7 @@ from rt_avg.environments import episode_seed, make_env
 from rt_avg.inline import TrainResult
 from rt_avg.progress import Progress
 from rt_avg.resume import ResumeError, check_state, check_task, commit_resume, resume_checkpoint
-from rt_avg.run_dir import RunDirectory
+from rt_avg.run_dir import RunClaim, RunDirectory
 from rt_avg.shutdown import StopRequest
 from rt_avg.sink import LocalSink
 
@@ -172,40 +172,51 @@ def check_model_state(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint, mode
 def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
               stop: StopRequest | None = None, progress: bool = True) -> TrainResult:
     """Train ``cfg.agent.algo`` (sac, td3 or ppo) for ``cfg.run.steps`` env steps inline,
-    writing ``run_path`` like :func:`rt_avg.inline.train_inline`."""
-    from stable_baselines3.common.logger import Logger
-
+    writing ``run_path`` like :func:`rt_avg.inline.train_inline` (and, as it does, holding
+    the run directory for the whole run: :class:`rt_avg.run_dir.RunClaim`)."""
     torch.set_num_threads(cfg.run.torch_threads)
     stop = stop if stop is not None else StopRequest()
-    run_dir = RunDirectory(run_path)
-    ckpt = resume_checkpoint(run_dir) if resume else None  # none: refused before anything
-    if ckpt is not None:  # before the env and the model are built: the quick refusals
-        check_task(run_dir.load_config(), cfg, ckpt)
+    with RunClaim(run_path, resume) as claim:
+        run_dir = claim.run_dir
+        ckpt = resume_checkpoint(run_dir) if resume else None  # none: refused before anything
+        if ckpt is not None:  # before the env and the model are built: the quick refusals
+            check_task(run_dir.load_config(), cfg, ckpt)
+        # A resumed run restarts the interrupted episode from its reset seed.  Episodes are
+        # reported to the run's logs once they are open (_learn).
+        env = EpisodeBook(make_env(cfg.env), cfg.run.seed, lambda *episode: None,
+                          ckpt.step if ckpt else 0, int(ckpt.env_loop["episode"]) if ckpt else 0)
+        try:
+            model = build_model(cfg, env)
+            if ckpt is not None:  # validate everything, then write (see rt_avg.resume)
+                check_model_state(run_dir, cfg, ckpt, model)
+                commit_resume(run_dir, cfg, ckpt)
+            else:
+                run_dir.create(cfg)
+        except BaseException:
+            env.close()
+            raise
+        claim.started()
+        return _learn(cfg, run_dir, ckpt, env, model, stop, progress)
+
+
+def _learn(cfg: Config, run_dir: RunDirectory, ckpt: Checkpoint | None, env: EpisodeBook,
+           model: Any, stop: StopRequest, progress: bool) -> TrainResult:
+    """The run itself, once its directory is set up (or its resume checked and recorded)."""
+    from stable_baselines3.common.logger import Logger
+
+    run_path = run_dir.path
+    sink = LocalSink(cfg, run_dir, ckpt.wall_time_s if ckpt else 0.0)
+    bar = Progress(cfg.run.steps, ckpt.step if ckpt else 0) if progress else None
+    t_start = time.monotonic()
+
+    wall = sink.wall_s
 
     def on_episode(step: int, episode: int, ret: float, length: int) -> None:
         sink.episode(step, episode, ret, length)
         if bar:
             bar.episode(ret)
 
-    # A resumed run restarts the interrupted episode from its reset seed.
-    env = EpisodeBook(make_env(cfg.env), cfg.run.seed, on_episode, ckpt.step if ckpt else 0,
-                      int(ckpt.env_loop["episode"]) if ckpt else 0)
-    try:
-        model = build_model(cfg, env)
-        if ckpt is not None:  # validate everything, then write (see rt_avg.resume)
-            check_model_state(run_dir, cfg, ckpt, model)
-            commit_resume(run_dir, cfg, ckpt)
-        else:
-            run_dir.create(cfg)
-    except BaseException:
-        env.close()
-        raise
-    sink = LocalSink(cfg, run_dir, ckpt.wall_time_s if ckpt else 0.0)
-    start = ckpt.step if ckpt else 0
-    bar = Progress(cfg.run.steps, start) if progress else None
-    t_start = time.monotonic()
-
-    wall = sink.wall_s
+    env.on_episode = on_episode
 
     def checkpoint() -> None:
         sink.save_checkpoint(Checkpoint(env.steps, wall(), cfg.agent.algo, model_state(model),
