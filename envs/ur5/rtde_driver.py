@@ -110,6 +110,12 @@ RUNTIME_PLAYING = 2
 #: a program stop this soon after a link event counts as ur_rtde's own reconnect restarting
 #: the script, and the driver waits for it to come back
 LINK_EVENT_WINDOW_S = 1.0
+#: ur_rtde's reconnect can restart the script several times in a row (a reconnect from its
+#: receive thread starts a second receive thread, and each may reconnect again): a stop
+#: this soon after a restart ur_rtde made counts as the same reconnect
+RESTART_STORM_S = 5.0
+#: ur_rtde interfaces whose reconnect ran are never destroyed (see _release)
+_KEPT: list[Any] = []
 #: how long a program restarted by ur_rtde's reconnect may take: its reconnect, a 100 ms
 #: wait after stopping the old script, and waitForProgramRunning (5 s)
 PROGRAM_RESTART_WAIT_S = UR_RTDE_SCRIPT_WAIT_S + 2.0
@@ -232,6 +238,7 @@ class RTDEDriver:
         self._last_period_at: float | None = None
         self._link_lost_at: float | None = None
         self._link_event_at = -math.inf        # last sign that ur_rtde may be reconnecting
+        self._restarted_at = -math.inf         # last time ur_rtde restarted the script
         self._mark: int | None = None          # the script run this driver armed (rtde_program)
         self._async: _AsyncOp | None = None    # the script's move or stop thread, when one runs
         self._unready_since: float | None = None
@@ -628,6 +635,7 @@ class RTDEDriver:
                         now - self._program_down_since)
             self._program_down_since = None
             self.stats.program_restarts += 1
+            self._restarted_at = now
         self._reupload_pending, self._uploaded_at = False, None
         if self._async is not None:
             return True  # the operation id moves with our own operation: _follow_async checks
@@ -645,13 +653,14 @@ class RTDEDriver:
         """The running script is not the run this driver armed: it was restarted unseen."""
         self._mark = self._async = None
         self._invalidate()  # never resume a command on the new run
-        if now - self._link_event_at > LINK_EVENT_WINDOW_S:
+        if not self._explained(now):
             raise URProgramStoppedError(
                 f"the control program on {self.host} was restarted by something other than "
                 "this driver (no link event before it): another RTDE client or the teach "
                 "pendant; the driver does not take over a program it did not start. Check the "
                 "cell, then start the run again")
         self.stats.program_restarts += 1
+        self._restarted_at = now
         log.warning("UR5: ur_rtde restarted the control script (a reconnect); arming it again")
 
     def _prepare(self, state: JointState, now: float) -> bool:
@@ -717,8 +726,7 @@ class RTDEDriver:
             self._program_down_since = now
             self._invalidate()
             log.warning("UR5: the control program stopped")
-        restarting = self._link_event_at >= self._program_down_since - LINK_EVENT_WINDOW_S
-        if not restarting:
+        if not self._explained(self._program_down_since):
             raise URProgramStoppedError(
                 f"the control program on {self.host} stopped without a protective stop: Stop "
                 "on the teach pendant, the controller watchdog (no command for more than "
@@ -729,6 +737,12 @@ class RTDEDriver:
                 f"the control program on {self.host} stopped after a link event or a blocked "
                 "control loop (then the controller watchdog stopped it) and ur_rtde's reconnect "
                 f"did not start it again within {PROGRAM_RESTART_WAIT_S:g} s")
+
+    def _explained(self, at: float) -> bool:
+        """Whether a program stop or restart at ``at`` comes from ur_rtde's own reconnect: a
+        link event shortly before (or since), or a restart ur_rtde made shortly before."""
+        return (self._link_event_at >= at - LINK_EVENT_WINDOW_S
+                or self._restarted_at >= at - RESTART_STORM_S)
 
     def _unlock(self, now: float) -> None:
         try:
@@ -843,9 +857,18 @@ class RTDEDriver:
 
     def _release(self) -> None:
         for iface in (self._control, self._receive, self._dashboard):
-            if iface is not None:
-                with contextlib.suppress(RuntimeError):
-                    iface.disconnect()
+            if iface is None:
+                continue
+            if iface is self._control and self.stats.program_restarts:
+                # ur_rtde 1.6.5's own reconnect leaves a second receive thread running, and
+                # disconnecting (or destroying) the interface then has crashed the process
+                # on the wire twin: the script is stopped, the interface kept as it is
+                log.warning("UR5: ur_rtde reconnected its control interface by itself; it is "
+                            "left connected (disconnecting it can crash ur_rtde 1.6.5)")
+                _KEPT.append(iface)
+                continue
+            with contextlib.suppress(RuntimeError):
+                iface.disconnect()
         self._control = self._receive = self._dashboard = None
 
 

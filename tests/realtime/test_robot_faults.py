@@ -2,8 +2,8 @@
 
 The twins live in this test process, apart from the run, as the robots are apart from the
 workstation: the Create 2 twin speaks the Open Interface on a pseudo-terminal, the UR5 twin
-is the ur_rtde stand-in served over a Unix socket, and its controller honours the RTDE
-watchdog the driver arms.  The run is the real command line (Ray, the env and learner
+is the wire twin in a child process (the run's driver talks to it through the real ur_rtde),
+and its controller honours the RTDE watchdog the driver arms.  The run is the real command line (Ray, the env and learner
 actors, the hardware code paths of both tasks).  Faults: Ctrl-C on the command line, the
 learner's process killed, an exception raised in ``step``, the serial/RTDE link dropped,
 the env's process killed.  Each test measures, from the fault, how long until the twin's
@@ -29,7 +29,7 @@ from helpers import ROOT
 from rt_avg.envs.create2.emulator import Emulator, TwinConfig
 from rt_avg.envs.create2.oi import Opcode
 from rt_avg.envs.create2.sim import ArenaConfig
-from rt_avg.envs.ur5.twin_server import TwinServer
+from rt_avg.envs.ur5.wire.process import TwinProcess
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -40,7 +40,7 @@ COMMON = ["--set", "agent.hidden_sizes=[32,32]", "--set", "run.checkpoint_every=
 # Bounds (s) from the fault to a robot at rest, as docs/robots.md states them; each allows
 # SLACK_S for this process to notice on a loaded machine.
 SLACK_S = 0.25
-UR5_WATCHDOG_S = 0.1 + 0.03 + SLACK_S  # controller watchdog (0.1 s) + the stop ramp
+UR5_WATCHDOG_S = 1.0 + 0.03 + SLACK_S  # controller watchdog (1 s in ur5_reacher2) + the ramp
 RUNNER_STOP_S = 1.5                    # the runner notices (<= one cycle, 0.25 s poll) + ramp
 LEARNER_DEATH_S = 3.0                  # Ray reports the dead actor, the driver stops the env
 CREATE2_GUARD_S = 1.0                  # the guard process opens the port and writes the stop
@@ -82,21 +82,20 @@ def create2() -> Iterator[Robot]:
 
 @pytest.fixture
 def ur5() -> Iterator[Robot]:
-    server = TwinServer(host="127.0.0.1")
-    controller = server.controller
+    twin = TwinProcess()  # the wire twin: the run drives it through the real ur_rtde
 
-    def in_episode() -> bool:  # speedJ after the last moveJ: the reset is over
-        calls = list(controller.calls)
-        moves = [i for i, c in enumerate(calls) if c.method == "moveJ"]
-        return bool(moves) and any(c.method == "speedJ" for c in calls[moves[-1]:])
+    def speeds() -> np.ndarray:
+        return np.asarray(twin.snapshot()["qd"])
+
+    def in_episode() -> bool:  # speedJ in the command register: not a move home
+        return twin.snapshot()["command"] == 9
 
     args = ["--config", "ur5_reacher2", "--set", "env.kwargs.backend=hardware",
-            "--set", "env.kwargs.host=127.0.0.1", "--set", f"env.kwargs.twin_server={server.address}",
+            "--set", f"env.kwargs.host={twin.host}",
             "--set", "env.kwargs.reset_speed=1.0", "--set", "env.kwargs.reset_accel=5.0",
             "--set", "realtime.dt_s=0.04"]
-    yield Robot("ur5", args, lambda: controller.snapshot().qd, in_episode,
-                controller.drop_link)
-    server.close()
+    yield Robot("ur5", args, speeds, in_episode, lambda: twin.silence(None))
+    twin.close()
 
 
 class Run:
