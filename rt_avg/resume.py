@@ -10,16 +10,18 @@ Order, whatever the mode:
    (``agent.hidden_sizes`` and the env's sizes); the state is loaded into that learner.
    The batch learners do the same through :func:`check_state`
    (:mod:`rt_avg.baselines.sb3`), and their replay buffer must hold the saved one.
-3. :func:`commit_resume` - only now the run directory changes: ``config.yaml`` records
-   the changed config, and log rows newer than the checkpoint (which the resumed run
-   writes again) are dropped.
+3. :func:`commit_resume` - the logs must be readable (:func:`check_logs`); only then the
+   run directory changes: log rows newer than the checkpoint (which the resumed run
+   writes again) are dropped, and ``config.yaml`` records the changed config.
 
 A refused resume leaves the run directory byte-identical.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
 from typing import Any, Callable
 
 import numpy as np
@@ -159,10 +161,48 @@ def check_resume_early(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> 
             return
 
 
+def _episode_row(line: str) -> bool:
+    fields = next(csv.reader([line]))
+    if len(fields) != 5:
+        return False
+    int(fields[0]), int(fields[1]), float(fields[2]), int(fields[3]), float(fields[4])
+    return True
+
+
+def _metrics_row(line: str) -> bool:
+    row = json.loads(line)
+    return isinstance(row, dict) and isinstance(row.get("step", 0), int)
+
+
+def check_logs(run_dir: RunDirectory) -> None:
+    """ResumeError naming the file and line of a log row that cannot be read (a partial
+    last row is not one: the resume drops it, with a note)."""
+    for path, is_row, header, what in (
+            (run_dir.episodes, _episode_row, 1, "row of step,episode,return,length,wall_time_s"),
+            (run_dir.metrics, _metrics_row, 0, "JSON object with an integer step")):
+        if not path.is_file():
+            raise ResumeError(f"--resume: {path} is missing; {run_dir.path} is not a whole "
+                              "run directory. Nothing was changed")
+        with open(path, newline="") as f:
+            lines = f.readlines()
+        if lines and not lines[-1].endswith("\n"):
+            lines = lines[:-1]
+        for number, line in enumerate(lines[header:], start=header + 1):
+            try:
+                good = not line.strip() or is_row(line)
+            except (ValueError, TypeError):
+                good = False
+            if not good:
+                raise ResumeError(f"--resume: {path}, line {number}: {line.strip()[:60]!r} is "
+                                  f"not a {what}; a resumed run appends to its logs as they "
+                                  "are: repair or remove that line. Nothing was changed")
+
+
 def commit_resume(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint) -> None:
-    """After :func:`check_resume`: drop the log rows newer than the checkpoint (the resumed
-    run writes them again), then record a changed config (last: a log that cannot be read
-    stops the resume with the run's config as it was)."""
+    """After :func:`check_resume`: check the logs (:func:`check_logs`), drop their rows
+    newer than the checkpoint (the resumed run writes them again), then record a changed
+    config."""
+    check_logs(run_dir)
     run_dir.truncate_after(ckpt.step)
     if run_dir.load_config() != cfg:
         config_mod.save(cfg, run_dir.config)

@@ -78,3 +78,19 @@ def test_early_check_needs_no_env(run, actions):
     check_resume_early(run_dir, cfg.replace(agent={"actor_lr": 5e-4}), ckpt)  # fits
     with pytest.raises(ResumeError, match=r"learner\.actor has shape \[\d+\] in the checkpoint"):
         check_resume_early(run_dir, cfg.replace(agent={"hidden_sizes": [64, 64]}), ckpt)
+
+
+@pytest.mark.parametrize("log, line", [("episodes.csv", "garbage,row\n"),
+                                       ("metrics.jsonl", '{"step": "x"}\n')])
+def test_resume_with_a_damaged_log_row_is_refused_and_changes_nothing(run, log, line):
+    path = run / log
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = line  # a row in the middle (not a partial last one, which is dropped)
+    path.write_text("".join(lines))
+    before = snapshot(run)
+    res = run_cli("train", "--resume", str(run), "--steps", "600", "--quiet",
+                  "--set", "agent.actor_lr=0.0005")
+    assert res.returncode == 2, res.stderr
+    assert f"{log}, line 2" in res.stderr and "Nothing was changed" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert snapshot(run) == before  # config.yaml (with the --set) not recorded either
