@@ -14,10 +14,11 @@ Settings (``batch`` section, SB3's defaults where null; networks of ``agent.hidd
 with SB3's activations, ``agent.gamma``):
 
 - sac/td3: ``buffer_size`` is the replay capacity (capped at ``run.steps``, which it never
-  exceeds anyway), ``batch_size`` the minibatch (cut to ``buffer_size``),
-  ``learning_starts`` the random warm-up; one gradient step per env step.  TD3 explores
-  with Gaussian action noise of std 0.1 (its paper's setting).  Buffer size 1: every update
-  learns from the newest transition only.
+  exceeds anyway; a run continued to more steps gets a larger buffer that keeps the saved
+  transitions, :func:`rt_avg.baselines.state.load_replay`), ``batch_size`` the minibatch
+  (cut to ``buffer_size``), ``learning_starts`` the random warm-up; one gradient step per
+  env step.  TD3 explores with Gaussian action noise of std 0.1 (its paper's setting).
+  Buffer size 1: every update learns from the newest transition only.
 - ppo: ``buffer_size`` is the rollout length ``n_steps``, ``batch_size`` the minibatch
   (cut to the rollout), ``n_epochs`` passes per rollout.  With a minibatch of one, the
   advantage is not normalised (the mean and spread of one number are undefined).
