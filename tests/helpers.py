@@ -70,3 +70,14 @@ def segments_of(pids: Iterable[int]) -> list[str]:
     each name), and no one else's: other runs on the machine have segments too."""
     pids = set(pids)
     return [name for name in list_segments() if creator_pid(name) in pids]
+
+
+def process_start(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), or None when it is gone or a zombie:
+    a pid compared with its start time is not fooled by the pid's reuse (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()  # the name may hold spaces
+    except OSError:
+        return None
+    return None if fields[0] == b"Z" else int(fields[19])

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 from channel_workers import shm_prefix  # noqa: F401  (fixture)
+from helpers import HANG_S
 
 from rt_avg.channels import (
     ChannelError,
@@ -212,12 +213,13 @@ def test_wait_newer_timeout_and_wakeup(channel: LatestChannel) -> None:
     reader = LatestChannel.attach(channel.spec)
     t0 = time.monotonic()
     assert reader.wait_newer(0, timeout_s=0.05) is None
-    assert 0.045 <= time.monotonic() - t0 < 1.0
+    # It waits out its timeout; 200 times the timeout would be a unit slip, not a busy machine.
+    assert 0.045 <= time.monotonic() - t0 < 10.0
     assert reader.wait_newer(0, timeout_s=0) is None
 
     timer = threading.Timer(0.02, lambda: channel.write(reward=3.0))
     timer.start()
-    rec = reader.wait_newer(0, timeout_s=5.0)
+    rec = reader.wait_newer(0, timeout_s=HANG_S)  # the write wakes it, not the timeout
     timer.join()
     assert rec is not None and rec["reward"] == 3.0
     assert int(reader.wait_newer(0, timeout_s=0.0)["seq"]) == 1  # already there: no wait
@@ -237,6 +239,6 @@ def test_bench_channel_smoke() -> None:
 
     result = bench_channel(n=300)
     for name in ("transition", "weights", "weights_write", "weights_read", "copy", "copy_hot"):
-        assert 0 < result[f"{name}_us_p50"] <= result[f"{name}_us_p99"] < 1e6, result
+        assert 0 < result[f"{name}_us_p50"] <= result[f"{name}_us_p99"], result
     assert result["transition_received"] > 0 and result["weights_received"] > 0
     assert result["weights_over_copy_p50"] == result["weights_us_p50"] / result["copy_us_p50"]

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from helpers import HANG_S, wait_for
 from channel_workers import (  # noqa: F401  (shm_prefix is a fixture)
     command,
     decode_spec,
@@ -24,18 +25,9 @@ from rt_avg.channels import LatestChannel, cleanup_stale, list_segments
 
 
 def _run(mode: str, *args: object) -> dict:
-    out = subprocess.run(command(mode, *args), capture_output=True, text=True, timeout=60)
+    out = subprocess.run(command(mode, *args), capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _wait_until(predicate, timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.fixture
@@ -58,7 +50,8 @@ def test_reader_process_exit_does_not_unlink(writer: LatestChannel, shm_prefix: 
 def test_stdlib_attach_trap_is_real(writer: LatestChannel, shm_prefix: str) -> None:
     """Shows what the untracked attach avoids: SharedMemory(name) in a non-child unlinks at exit."""
     _run("naive_attach", writer.name)
-    assert _wait_until(lambda: writer.name not in list_segments(shm_prefix))
+    # its resource tracker outlives it by a moment and then unlinks the segment
+    wait_for(lambda: writer.name not in list_segments(shm_prefix), "the tracker unlinks it")
     writer.close()  # unlinking a name already gone is handled
 
 
@@ -85,7 +78,7 @@ def test_killed_writer_is_cleaned_up(shm_prefix: str) -> None:
         assert line, proc.stderr.read() if proc.poll() is not None else "writer printed nothing"
         spec = json.loads(line)["spec"]
         reader = LatestChannel.attach(decode_spec(spec))
-        assert reader.wait_newer(1, timeout_s=5.0) is not None  # it is writing
+        assert reader.wait_newer(1, timeout_s=HANG_S) is not None  # it is writing
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -94,7 +87,8 @@ def test_killed_writer_is_cleaned_up(shm_prefix: str) -> None:
     last = reader.read_latest()  # the mapping outlives the writer
     assert last is not None and int(last["seq"]) >= 2
     # the writer's own resource tracker may unlink it first; cleanup_stale covers the rest
-    assert _wait_until(lambda: not cleanup_stale(shm_prefix) and list_segments(shm_prefix) == [])
+    wait_for(lambda: not cleanup_stale(shm_prefix) and list_segments(shm_prefix) == [],
+             "the dead writer's segment is gone")
     assert reader.read_latest(int(last["seq"])) is None
     reader.close()
 

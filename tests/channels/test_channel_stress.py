@@ -22,6 +22,7 @@ from channel_workers import (  # noqa: F401  (shm_prefix is a fixture)
     stress_fields,
 )
 
+from helpers import HANG_S
 from rt_avg.channels import LatestChannel, list_segments
 
 
@@ -42,7 +43,7 @@ def _run_stress(
         child = ctx.Process(target=spawn_stress_read, args=(spec, k, n_reads, time_limit_s, verify, queue))
         child.start()
         results = []
-        deadline = time.monotonic() + time_limit_s + 30
+        deadline = time.monotonic() + time_limit_s + HANG_S  # the readers' start-up on top
         while len(results) < 1 or any(p.poll() is None for p in procs):
             for _ in range(200):
                 writer.write(stress_fields(writer.last_seq + 1, k))
@@ -50,10 +51,10 @@ def _run_stress(
                 results.append(queue.get())
             assert time.monotonic() < deadline, "stress readers did not finish"
         for p in procs:
-            out, _ = p.communicate(timeout=10)
+            out, _ = p.communicate(timeout=HANG_S)
             assert p.returncode == 0, out
             results.append(json.loads(out.strip().splitlines()[-1]))
-        child.join(10)
+        child.join(HANG_S)
         assert child.exitcode == 0
         # readers exiting (one of them a non-child with its own tracker) left the segment alone
         assert writer.name in list_segments(prefix)
@@ -62,11 +63,12 @@ def _run_stress(
 
 @pytest.mark.slow
 def test_stress_no_torn_reads(shm_prefix: str) -> None:
-    # the readers stop at their count (seconds on an idle machine); the generous limit is for
-    # a machine whose two CPUs are shared with other work
-    results = _run_stress(shm_prefix, k=64, slots=3, n_reads=35_000, n_subprocess=2, time_limit_s=240)
+    # the readers stop at their count, however long that takes (seconds on an idle machine,
+    # a minute or more when two CPUs are shared with other work): no rate is assumed
+    n_reads = 10_000
+    results = _run_stress(shm_prefix, k=64, slots=3, n_reads=n_reads, n_subprocess=2, time_limit_s=HANG_S)
     print("reads, rejected copies per reader:", [(r["reads"], r["rejected"]) for r in results])
-    assert sum(r["reads"] for r in results) >= 100_000, results
+    assert all(r["reads"] == n_reads for r in results), results
     assert all(r["torn"] == 0 for r in results), results
     assert all(r["not_monotonic"] == 0 for r in results), results
     assert len({r["pid"] for r in results}) == 3
@@ -74,7 +76,8 @@ def test_stress_no_torn_reads(shm_prefix: str) -> None:
 
 @pytest.mark.slow
 def test_stress_single_slot_races_are_caught(shm_prefix: str) -> None:
-    """One slot and ~100 KB records: copies race with the writer all the time; all are caught."""
+    """One slot and ~100 KB records: copies race with the writer all the time; all are caught.
+    The readers stop at 1500 reads or after 30 s: the checks hold for any number of reads."""
     results = _run_stress(shm_prefix, k=8192, slots=1, n_reads=1500, n_subprocess=1, time_limit_s=30)
     print("rejected copies per reader:", [r["rejected"] for r in results])
     assert all(r["reads"] > 0 for r in results), results

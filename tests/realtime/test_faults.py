@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import HANG_S, ROOT, actor_pids, segments_of, wait_for
+from helpers import HANG_S, ROOT, actor_pids, process_start, segments_of, wait_for
 from rt_avg.checkpoint import list_checkpoints, load_checkpoint
 from rt_avg.run_dir import read_episodes
 
@@ -96,16 +96,6 @@ def test_env_killed_mid_run_checkpoints_learner(tmp_path):
     assert read_episodes(run)
 
 
-def _start_time(pid):
-    """The process's start time (clock ticks), or None when it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == b"Z" else int(fields[19])
-
-
 def _cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -130,7 +120,7 @@ def test_sigkilled_driver_leaves_nothing_behind_and_resume_continues(tmp_path):
             assert "libtorch" not in f.read(), pid
     with open(f"/proc/{pids['learner']}/maps") as f:
         assert "libtorch" in f.read()
-    started = {p: _start_time(p) for p in process_tree(proc.pid)}
+    started = {p: process_start(p) for p in process_tree(proc.pid)}
     assert len(started) >= 7  # driver, reaper, GCS, raylet, its agents, the three actors
     commands = {p: _cmdline(p) for p in started}
     (reaper,) = [p for p, c in commands.items() if "rt_avg.realtime.reaper" in c]
@@ -138,7 +128,7 @@ def test_sigkilled_driver_leaves_nothing_behind_and_resume_continues(tmp_path):
     assert set(pids.values()) <= set(ray_pids)
 
     def alive(group):
-        return [p for p in group if started[p] is not None and _start_time(p) == started[p]]
+        return [p for p in group if started[p] is not None and process_start(p) == started[p]]
 
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=HANG_S)
