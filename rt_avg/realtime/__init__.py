@@ -1,4 +1,4 @@
-"""The real-time roles without Ray: the env worker, the learner worker, pacing, timing.
+"""The real-time roles without Ray: the env worker, the learner worker, timing arrays.
 
 ``actors/`` wraps these in Ray actors; nothing here imports Ray, so the same code can be
 driven by threads or processes in tests.
