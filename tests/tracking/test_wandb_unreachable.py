@@ -39,14 +39,13 @@ def _check_complete(path, steps=600):
 
 
 def test_online_without_key_runs_offline_without_hanging(no_wandb_env, tmp_path, capsys):
-    t0 = time.monotonic()
     res = train_inline(tiny_config(wandb=True, mode="online"), tmp_path / "run", progress=False)
-    elapsed = time.monotonic() - t0
     assert res.steps == 600 and not res.interrupted
-    assert elapsed < 60, f"took {elapsed:.1f} s"
     _check_complete(tmp_path / "run")
     err = capsys.readouterr().err
     assert "wandb: offline mode: no API key" in err and "wandb sync " in err
+    # Decided up front: no online start was tried (one would wait for its own timeout).
+    assert "online start failed" not in err
     run = read_finished_run(tmp_path / "run")  # the offline copy is complete too
     assert run.series("charts/episode_return")[1] == [
         e["return"] for e in read_episodes(tmp_path / "run")]
@@ -55,11 +54,12 @@ def test_online_without_key_runs_offline_without_hanging(no_wandb_env, tmp_path,
 def test_online_with_key_but_server_down_runs_offline(no_wandb_env, monkeypatch, tmp_path,
                                                       capsys):
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
-    t0 = time.monotonic()
     res = train_inline(tiny_config(wandb=True, mode="online"), tmp_path / "run", progress=False)
-    assert time.monotonic() - t0 < 60 and res.steps == 600
+    assert res.steps == 600
     _check_complete(tmp_path / "run")
-    assert "not reachable" in capsys.readouterr().err  # connection refused
+    err = capsys.readouterr().err
+    assert "not reachable" in err  # connection refused
+    assert "online start failed" not in err  # decided by the probe, before any online start
 
 
 @contextlib.contextmanager
@@ -112,8 +112,10 @@ def test_a_server_that_is_not_the_wandb_api_means_offline(no_wandb_env, monkeypa
         monkeypatch.setenv("WANDB_BASE_URL", url)
         t0 = time.monotonic()
         decision = decide_mode("online", probe_timeout_s=0.5)
-        assert time.monotonic() - t0 < 3
+        elapsed = time.monotonic() - t0
     assert decision.mode == "offline" and expected in decision.reason
+    if status is None:  # it waited for an answer as long as the probe's timeout, then gave up
+        assert elapsed >= 0.5
 
 
 def test_a_server_answering_the_api_means_online(no_wandb_env, monkeypatch):
