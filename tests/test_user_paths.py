@@ -68,7 +68,7 @@ def immutable(tmp_path):
 
 
 def _refused(args, names, code=2):
-    """Run the CLI in this process; it must end with ``code`` and one line naming all of
+    """Run the command line; it must end with ``code`` and one line naming all of
     ``names``."""
     res = run_cli(*args)
     assert res.returncode == code, res.stderr
