@@ -74,6 +74,9 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
         if list_checkpoints(run_path / "checkpoints"):
             raise ConfigError(f"--run-dir: {run_path} already holds a run; use --resume "
                               f"{run_path} to continue it or choose another directory")
+        from rt_avg.run_dir import RunLock
+
+        RunLock(run_path).acquire("--run-dir").release()  # still running: named by its pid
         raise ConfigError(f"--run-dir: {run_path} already holds a run that stopped before its "
                           f"first checkpoint; start it again in place with --run-dir {run_path} "
                           "--restart, or choose another directory")
