@@ -159,7 +159,9 @@ class RTDEDriver:
             process dying, hanging, or losing the link.
         receive_timeout_s: receive data whose timestamp has not moved for this long counts
             as a lost link (a connection can stop delivering without reporting an error),
-            and a snapshot this old is reported with ``connected=False``.
+            and a snapshot this old is reported with ``connected=False``; None: as long as
+            the controller watchdog allows (0.1 s by default), the silence the cell
+            tolerates anyway.
         stop_accel: deceleration (rad/s^2) of the driver's stops.
         connect_timeout_s: bound on each connection attempt; the control interface gets
             ``UR_RTDE_SCRIPT_WAIT_S`` more, the time ur_rtde itself waits for its control
@@ -177,7 +179,7 @@ class RTDEDriver:
     """
 
     def __init__(self, host: str, *, control_period_s: float = 0.008, watchdog_s: float = 0.5,
-                 controller_watchdog_s: float = 0.1, receive_timeout_s: float = 0.1,
+                 controller_watchdog_s: float = 0.1, receive_timeout_s: float | None = None,
                  stop_accel: float = 2.0, connect_timeout_s: float = 5.0,
                  reconnect_interval_s: float = 0.5, reconnect_timeout_s: float = 10.0,
                  pstop_policy: ProtectiveStopPolicy | None = None,
@@ -194,6 +196,8 @@ class RTDEDriver:
         if not 3 * control_period_s <= controller_watchdog_s <= 10.0:
             raise ValueError("controller_watchdog_s must be in [3 * control_period_s, 10] s "
                              f"(it is fed once per period), got {controller_watchdog_s}")
+        if receive_timeout_s is None:
+            receive_timeout_s = controller_watchdog_s
         if not 2 * control_period_s <= receive_timeout_s <= 10.0:
             raise ValueError("receive_timeout_s must be in [2 * control_period_s, 10] s, got "
                              f"{receive_timeout_s}")
@@ -241,6 +245,7 @@ class RTDEDriver:
         self._restarted_at = -math.inf         # last time ur_rtde restarted the script
         self._mark: int | None = None          # the script run this driver armed (rtde_program)
         self._async: _AsyncOp | None = None    # the script's move or stop thread, when one runs
+        self._move_starts = 0                  # moves home started (a lost link restarts one)
         self._unready_since: float | None = None
         self._program_down_since: float | None = None
         self._reupload_pending = False         # a protective stop ended the program
@@ -336,7 +341,7 @@ class RTDEDriver:
                        policy.unlock_after_s + 5 * policy.retry_s + 2.0, "a protective stop to clear",
                        abort)
         self._wait_for(lambda s: self._mark is not None and s.connected,
-                       PROGRAM_RESTART_WAIT_S, "the control program to be ready", abort)
+                       PROGRAM_RESTART_WAIT_S + 2.0, "the control program to be ready", abort)
         start = self.read_state()
         with self._state_lock:
             self._cmd = None
@@ -350,7 +355,18 @@ class RTDEDriver:
                     raise URMotionError("the move home was interrupted by a protective stop")
                 return at_home(s, q)
 
-            self._wait_for(arrived, budget, "the move home to finish", abort)
+            first = self._move_starts
+            while True:
+                starts = self._move_starts
+                try:
+                    self._wait_for(arrived, budget, "the move home to finish", abort)
+                    break
+                except URMotionError:
+                    # a move called off by a lost link is started again once the link is
+                    # back: a restart during the wait earns a new budget (a few times)
+                    restarted = self._move_starts > max(starts, first + 1)
+                    if not restarted or self._move_starts > first + 4:
+                        raise
             self._wait_for(settled(), 2.0, "the arm to settle", abort)
         finally:
             self.stop()  # the move ends with its supervisor: a stopJ if it still runs
@@ -454,6 +470,7 @@ class RTDEDriver:
             return
         if self._call(lambda: self._control.moveJ(home.q.tolist(), home.speed, home.accel, True)):
             self._async = _AsyncOp("move", next_operation(self._mark), now)
+            self._move_starts += 1
 
     def _brake_step(self, now: float) -> None:
         """One period of braking in whatever motion runs: speedJ toward zero, or (while the

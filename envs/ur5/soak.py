@@ -81,7 +81,22 @@ class Soak:
         return time.monotonic() - self.t0
 
     # ----------------------------------------------------------------- runs
+    def clear_protective_stop(self) -> None:
+        """What the operator does before the next run: a protective stop the last run left
+        (it ended before its driver unlocked it) is unlocked through the dashboard."""
+        import dashboard_client  # ur_rtde's; imported here, the soak itself needs none
+
+        while self.twin.snapshot()["protective_stop"]:
+            try:
+                dashboard = dashboard_client.DashboardClient(self.twin.host)
+                dashboard.connect()
+                dashboard.unlockProtectiveStop()
+                dashboard.disconnect()
+            except RuntimeError:
+                time.sleep(1.0)  # refused before 5 s: try again
+
     def start_run(self) -> None:
+        self.clear_protective_stop()
         index = len(self.runs)
         run_dir = self.out / f"run-{index}"
         cmd = [sys.executable, "-m", "rt_avg.cli", "train", "--config", "ur5_reacher2",
