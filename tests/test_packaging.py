@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import HANG_S, ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
 # Modules above the library: they may import Ray and the Ray layer (rt_avg.actors).
@@ -81,13 +81,13 @@ def test_wheel_installs_only_the_rt_avg_namespace(tmp_path):
     """Built and installed non-editable: only rt_avg/ lands in site-packages, `import envs`
     fails, the console script works and finds the ready configs."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path / "dist"), str(ROOT)], check=True, timeout=300)
+                    "-q", "-w", str(tmp_path / "dist"), str(ROOT)], check=True, timeout=HANG_S)
     wheel = next((tmp_path / "dist").glob("rt_avg-*.whl"))
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
     assert tops == {"rt_avg", wheel.name.split("-py")[0] + ".dist-info"}, tops
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                    str(site), str(wheel)], check=True, timeout=300)
+                    str(site), str(wheel)], check=True, timeout=HANG_S)
     assert sorted(p.name for p in site.iterdir() if not p.name.endswith(".dist-info")) == \
         ["bin", "rt_avg"]
     env = dict(os.environ, PYTHONPATH=str(site))

@@ -61,7 +61,7 @@ def test_killed_reader_leaves_nothing(writer: LatestChannel, shm_prefix: str) ->
     assert json.loads(proc.stdout.readline()) == {"ready": True}
     time.sleep(0.05)  # mid-read
     proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    proc.wait(HANG_S)
     proc.stdout.close()
     seq = writer.write(stress_fields(2, 4))
     assert _run("once", spec) == {"seq": seq}
@@ -81,7 +81,7 @@ def test_killed_writer_is_cleaned_up(shm_prefix: str) -> None:
         assert reader.wait_newer(1, timeout_s=HANG_S) is not None  # it is writing
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        proc.wait(HANG_S)
         proc.stdout.close()
         proc.stderr.close()
     last = reader.read_latest()  # the mapping outlives the writer

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from helpers import HANG_S
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, /dev/shm")
 
 HOLD = "import sys, time; f = open(sys.argv[1], 'a'); print('ready', flush=True); time.sleep(60)"
@@ -37,7 +39,7 @@ def _reaper(*lines, done=False):
     reaper = subprocess.Popen([sys.executable, "-m", "rt_avg.realtime.reaper"],
                               stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, err = reaper.communicate("".join(f"{line}\n" for line in lines)
-                                + ("done\n" if done else ""), timeout=30)
+                                + ("done\n" if done else ""), timeout=HANG_S)
     assert reaper.returncode == 0, err
     return err
 
@@ -59,7 +61,7 @@ def test_driver_gone_ends_the_session_and_unlinks_dead_segments(session):
     session_dir, fake_ray, procs = session
     segment = _dead_creator_segment()
     err = _reaper(f"ray {fake_ray}", f"session {session_dir}")
-    assert procs["ray"].wait(timeout=5) == -9  # SIGKILL
+    assert procs["ray"].wait(timeout=HANG_S) == -9  # SIGKILL
     assert procs["bystander"].poll() is None  # holds a session file but is not Ray's
     assert not os.path.exists(segment)
     assert "ended 1 Ray processes" in err
@@ -67,9 +69,13 @@ def test_driver_gone_ends_the_session_and_unlinks_dead_segments(session):
 
 def test_done_leaves_everything_alone(session):
     session_dir, fake_ray, procs = session
-    segment = _dead_creator_segment()
+    segment = _dead_creator_segment()  # something the reaper would remove, and say so
     try:
+        # Silent: it neither ended a process nor removed a segment.  (Whether the segment
+        # is still there is not asked: any rt-avg run starting on this machine removes
+        # segments whose creator is dead.)
         assert _reaper(f"ray {fake_ray}", f"session {session_dir}", done=True) == ""
-        assert procs["ray"].poll() is None and os.path.exists(segment)
+        assert procs["ray"].poll() is None
     finally:
-        os.unlink(segment)
+        if os.path.exists(segment):
+            os.unlink(segment)

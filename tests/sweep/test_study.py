@@ -92,7 +92,9 @@ def _variant_runs(out) -> dict[str, list]:
 def local_ray():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # A Ray of its own: without an address ray.init joins a cluster someone started here
+    # (`ray start`, or a test's ray.cluster_utils.Cluster) if there is one.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield
     ray.shutdown()
 
