@@ -87,6 +87,7 @@ class DriverStats:
     watchdog_arms: int = 0      # control program runs marked and their watchdog armed
     loop_gaps: int = 0          # control periods that started late enough to miss a restart
     dropped_commands: int = 0   # speed commands made on a stale reading, never sent
+    stall_restarts: int = 0     # script uploaded again after a loop stall tripped the watchdog
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

@@ -12,8 +12,10 @@ A background thread owns the controller I/O.  Every control period (8 ms on CB3)
              too many in the window -> fault; any mode but normal/reduced/recovery -> fault
     program: running, and the run this driver marked and armed (rtde_program)?  a new run
              started by ur_rtde's own reconnect is braked, marked and armed, and no command
-             from before it is resumed; a program that stopped without a protective stop
-             and without a link event (Stop on the pendant, the controller watchdog) -> fault
+             from before it is resumed; a program the controller watchdog stopped after this
+             loop stalled is uploaded again (3 times in 10 min at most); a program that
+             stopped without a protective stop and without a link event (Stop on the
+             pendant, another client) -> fault
     motion:  exactly one speedJ: the latest command (if younger than watchdog_s and newer
              than the last link or program event), or zero speed at stop_accel (braking,
              and holding still); while a move home runs in the script (asynchronous moveJ),
@@ -49,6 +51,7 @@ import contextlib
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -120,6 +123,10 @@ _KEPT: list[Any] = []
 #: wait after stopping the old script, and waitForProgramRunning (5 s)
 PROGRAM_RESTART_WAIT_S = UR_RTDE_SCRIPT_WAIT_S + 2.0
 _PREPARE_STEP_S = 1.0  # bound on the mark showing up in one preparation
+#: the script is uploaded again after a loop stall tripped the controller watchdog at most
+#: this often within the window; more is a fault
+MAX_STALL_RESTARTS = 3
+STALL_WINDOW_S = 600.0
 LOOP_GAP_S = 0.05
 
 
@@ -243,6 +250,8 @@ class RTDEDriver:
         self._link_lost_at: float | None = None
         self._link_event_at = -math.inf        # last sign that ur_rtde may be reconnecting
         self._restarted_at = -math.inf         # last time ur_rtde restarted the script
+        self._stalled_at = -math.inf           # last loop stall longer than the watchdog
+        self._stall_restarts: deque[float] = deque()
         self._mark: int | None = None          # the script run this driver armed (rtde_program)
         self._async: _AsyncOp | None = None    # the script's move or stop thread, when one runs
         self._move_starts = 0                  # moves home started (a lost link restarts one)
@@ -426,6 +435,8 @@ class RTDEDriver:
                 if gap > self.controller_watchdog_s / 2:
                     log.warning("UR5: control period started %.3f s after the last one (the "
                                 "controller watchdog allows %g s)", gap, self.controller_watchdog_s)
+                if gap > self.controller_watchdog_s:
+                    self._stalled_at = now  # long enough for the controller watchdog to fire
             self._last_period_at = now
             if not self._link_ok(now):
                 return
@@ -725,17 +736,18 @@ class RTDEDriver:
                 self._clock.sleep(self.control_period_s)
 
     def _restart_after_protective_stop(self, now: float) -> None:
-        """After the unlock: upload ur_rtde's script once and wait (bounded) for it to run
-        (reuploadScript returns when the bytes are written, not when the program runs)."""
+        """After the unlock (or a stall, _restart_after_stall): upload ur_rtde's script once
+        and wait (bounded) for it to run (reuploadScript returns when the bytes are written,
+        not when the program runs)."""
         if self._uploaded_at is None:
             if self._call(self._control.reuploadScript):
                 self._uploaded_at = now
                 self.stats.script_reuploads += 1
-                log.warning("UR5: control script re-uploaded after the protective stop")
+                log.warning("UR5: control script re-uploaded")
         elif now - self._uploaded_at > UR_RTDE_SCRIPT_WAIT_S:
             raise URProgramStoppedError(
                 f"the control script on {self.host} did not start within "
-                f"{UR_RTDE_SCRIPT_WAIT_S:g} s of its upload after a protective stop")
+                f"{UR_RTDE_SCRIPT_WAIT_S:g} s of its upload")
 
     def _program_stopped(self, now: float) -> None:
         """The program is not running and no protective stop explains it."""
@@ -743,6 +755,9 @@ class RTDEDriver:
             self._program_down_since = now
             self._invalidate()
             log.warning("UR5: the control program stopped")
+        if self._stalled_at >= self._program_down_since - LINK_EVENT_WINDOW_S:
+            self._restart_after_stall(now)
+            return
         if not self._explained(self._program_down_since):
             raise URProgramStoppedError(
                 f"the control program on {self.host} stopped without a protective stop: Stop "
@@ -754,6 +769,27 @@ class RTDEDriver:
                 f"the control program on {self.host} stopped after a link event or a blocked "
                 "control loop (then the controller watchdog stopped it) and ur_rtde's reconnect "
                 f"did not start it again within {PROGRAM_RESTART_WAIT_S:g} s")
+
+    def _restart_after_stall(self, now: float) -> None:
+        """This loop stalled for longer than the controller watchdog allows, and the program
+        stopped: the watchdog did what it is for (the controller brought the arm to rest),
+        nobody pressed Stop.  Upload the script again, as after a protective stop; a loop
+        that keeps stalling is a fault."""
+        while self._stall_restarts and self._stall_restarts[0] < now - STALL_WINDOW_S:
+            self._stall_restarts.popleft()
+        if len(self._stall_restarts) >= MAX_STALL_RESTARTS:
+            raise URProgramStoppedError(
+                f"the control loop stalled for longer than the controller watchdog allows "
+                f"({self.controller_watchdog_s:g} s) {MAX_STALL_RESTARTS + 1} times within "
+                f"{STALL_WINDOW_S:g} s, and the controller stopped the program each time; run "
+                "the driver on a quieter machine or widen controller_watchdog_s")
+        self._stall_restarts.append(now)
+        self.stats.stall_restarts += 1
+        self._program_down_since = None
+        self._stalled_at = -math.inf
+        self._reupload_pending = True
+        log.warning("UR5: the control loop stalled longer than the controller watchdog allows "
+                    "and the controller stopped the program; uploading the script again")
 
     def _explained(self, at: float) -> bool:
         """Whether a program stop or restart at ``at`` comes from ur_rtde's own reconnect: a

@@ -168,6 +168,30 @@ def test_operator_stop_is_not_undone(sim):
     assert not controller.twin.program_running
 
 
+def test_a_stall_that_tripped_the_controller_watchdog_is_recovered(sim):
+    """The driver's own loop stalls (a starved machine) for longer than the controller
+    watchdog allows: the controller stops the program and the arm; nobody pressed Stop, so the
+    driver uploads the script again, arms it, and the task can command again.  A loop that
+    keeps stalling is a fault."""
+    controller, clock, driver = sim
+    driver.command_speed(QD, 1.4)
+    run(driver, clock, 0.2)
+    for stall in range(4):
+        clock.advance(0.3)  # no period runs: the controller watchdog (0.1 s) fires
+        assert not controller.snapshot().qd.any()
+        assert controller.twin.program_stops[-1][1] == "watchdog"
+        if stall == 3:
+            with pytest.raises(URProgramStoppedError, match="stalled for longer"):
+                run(driver, clock, 1.0)
+            break
+        run(driver, clock, 1.0)
+        assert controller.twin.program_running and controller.twin.watchdog_s == pytest.approx(0.1)
+        assert driver.stats.stall_restarts == stall + 1
+        driver.command_speed(QD, 1.4)
+        run(driver, clock, 0.2)
+        assert driver.read_state().qd[1] > 0
+
+
 def test_script_is_reuploaded_once_after_a_protective_stop(sim):
     controller, clock, driver = sim
     controller.twin.trigger_protective_stop()
