@@ -137,7 +137,7 @@ def plot_learning_curves(curves: Sequence[Curve], path: Path, title: str | None 
         for curve in (c for c in curves if c.env_id == env):
             draw_curve(ax, curve, colour[curve.label], seed_lines=seed_lines)
         finish_axes(ax, env, "env steps", "episode return")
-    fig.suptitle(title or f"Learning curves: mean over seeds ({BAND})")
+    fig.suptitle(title or f"Learning curves: mean over seeds\n{BAND}", fontsize="medium")
     plotted = read_back(axes)
     save(fig, path)
     return plotted

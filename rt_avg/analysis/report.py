@@ -117,7 +117,7 @@ def make_report(run_dirs: Sequence[Path | str], out_dir: Path) -> ReportResult:
                      for r in runs if not r.returns.size]
     # Groups in the order their first run was given (the table ranks nothing here).
     result.groups = sorted(summary.summarize(runs), key=lambda g: runs.index(g.runs[0]))
-    result.notes += summary.warnings_of(result.groups)
+    result.notes += summary.warnings_of(result.groups, by_label=True)
     result.notes += [f"{r.path}: {r.status}; scored over the steps it covers"
                      for r in runs if r.returns.size and not r.complete]
     colour = plots.colours([g.label for g in result.groups])  # one colour per group, everywhere

@@ -176,11 +176,13 @@ def set_improvement(groups: Sequence[GroupSummary], reference: GroupSummary) -> 
             g.reference = reference.name
 
 
-def warnings_of(groups: Sequence[GroupSummary]) -> list[str]:
-    """What a reader must know before trusting the numbers: repeated seeds, few seeds."""
-    out = [f"{g.name}: seed(s) {', '.join(map(str, g.duplicate_seeds))} appear more than "
+def warnings_of(groups: Sequence[GroupSummary], by_label: bool = False) -> list[str]:
+    """What a reader must know before trusting the numbers: repeated seeds, few seeds
+    (groups named by their label with ``by_label``, as a report's table shows them)."""
+    name = (lambda g: g.label) if by_label else (lambda g: g.name)
+    out = [f"{name(g)}: seed(s) {', '.join(map(str, g.duplicate_seeds))} appear more than "
            "once: those runs are not independent samples" for g in groups if g.duplicate_seeds]
-    few = [g.name for g in groups if g.few_seeds]
+    few = [name(g) for g in groups if g.few_seeds]
     if few:
         out.append(f"{', '.join(few)}: fewer than {aggregate.FEW_SEEDS} seeds; the intervals "
                    "are about the range of the seeds")

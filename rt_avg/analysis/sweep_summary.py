@@ -131,19 +131,20 @@ def plot_best(groups: list[summary.GroupSummary], path: Path, top: int = 5) -> p
     curves = [group_curve(f"#{g.rank} {g.name}", g.counted) for g in best]
     return plots.plot_learning_curves(
         curves, path, seed_lines=False,
-        title=f"Best configurations (parameters in summary.md): mean over seeds ({plots.BAND})")
+        title=f"Best configurations (parameters in summary.md): mean over seeds\n{plots.BAND}")
 
 
 def plot_intervals(groups: list[summary.GroupSummary], path: Path, top: int = 5
                    ) -> plots.Plotted:
     """IQM and mean of the final return of the ``top`` configurations of each env, with
-    their rliable intervals (rows ``env: #rank name``)."""
+    their rliable intervals (rows ``#rank name``, ``env: #rank name`` with several envs)."""
     best = [g for g in groups if g.rank <= top and g.counted]
-    rows = [f"{g.env_id}: #{g.rank} {g.name}" for g in best]
+    envs = list(dict.fromkeys(g.env_id for g in best))
+    rows = [(f"{g.env_id}: " if len(envs) > 1 else "") + f"#{g.rank} {g.name}" for g in best]
     return plots.plot_intervals(
         rows, {"IQM": [g.final_iqm for g in best], "mean": [g.final for g in best]}, path,
-        title="Final return of the best configurations", xlabel="final return",
-        few_seeds=any(g.few_seeds for g in best))
+        title=f"Final return of the best configurations ({', '.join(envs)})",
+        xlabel="final return", few_seeds=any(g.few_seeds for g in best))
 
 
 def main_summary(sweep_dir: str, out: str | None = None, top: int = 5) -> int:

@@ -53,6 +53,7 @@ from typing import Any, Callable
 import numpy as np
 import ray
 from ray import tune
+from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule, TrialScheduler
 from ray.tune.search import BasicVariantGenerator
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -269,7 +270,7 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     info = ctx.trials[trial_id]
     store = _TrialStore(ctx, trial_id)
     published = store.published_record()
-    if published and published.get("status") in FINISHED:
+    if published and published.get("status") == "done":
         _report(published, skipped=True)
         return
 
@@ -313,7 +314,10 @@ def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
 
 
 FINISHED = ("done", "stopped")
-"""Trial statuses a rerun of the sweep leaves alone."""
+"""Trial statuses that end a trial: reached its steps, or stopped early by the scheduler.
+Only ``done`` trials report without training when Tune runs them again; Tune itself does
+not run a trial its scheduler stopped again (unless its experiment state is lost, and then
+the trial resumes from its checkpoint)."""
 
 
 def _finish_record(record: dict, run_path: Path, status: str) -> None:
@@ -361,20 +365,94 @@ def _prepare_sweep_dir(root: Path, spec: sweep_spec.SweepSpec,
     return token
 
 
-def _scheduler(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...]) -> Any:
-    """The Tune scheduler the sweep file names (None: every trial runs to its end)."""
+STOPS_FILE = "scheduler_stops.json"
+"""Trial ids the scheduler stopped early (the driver writes it as it decides)."""
+
+
+RESULTS_FILE = "scheduler_results.jsonl"
+"""Every (Tune trial id, steps, final return) the scheduler saw, to rebuild its state when
+the sweep is resumed (Tune restores the scheduler as it was created, empty)."""
+
+
+class _NotesStops:
+    """Mixin for a Tune scheduler: every STOP before a trial's end is noted in the sweep
+    directory, which is how a trial stopped by the scheduler is told apart from one stopped
+    because the sweep was interrupted (both see the same exit inside the trial)."""
+
+    sweep_root = ""
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        decision = super().on_trial_result(tune_controller, trial, result)  # type: ignore[misc]
+        if decision == TrialScheduler.STOP and result.get("status") == "running":
+            path = Path(self.sweep_root) / STOPS_FILE
+            stops = set(json.loads(path.read_text())) if path.exists() else set()
+            stops.add(str(trial.config["trial_id"]))
+            _write_atomic(path, json.dumps(sorted(stops)).encode())
+        return decision
+
+
+class _ASHA(_NotesStops, ASHAScheduler):
+    """ASHA whose rungs survive a resumed sweep: each result is kept in the sweep
+    directory and replayed into the rungs the first time a resumed driver sees a result."""
+
+    _replayed = False
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        path = Path(self.sweep_root) / RESULTS_FILE
+        if not self._replayed:
+            self._replayed = True
+            if path.exists():
+                bracket = self._brackets[0]
+                for line in path.read_text().splitlines():
+                    tid, t, value = json.loads(line)
+                    if value is not None:
+                        bracket.on_result(_TrialId(tid), t, self._metric_op * value)
+        if TIME_ATTR in result and result.get(METRIC) is not None:
+            with open(path, "a") as f:
+                f.write(json.dumps([trial.trial_id, result[TIME_ATTR], result[METRIC]]) + "\n")
+        return super().on_trial_result(tune_controller, trial, result)
+
+
+@dataclass(frozen=True)
+class _TrialId:
+    """What an ASHA rung keeps of a trial: its id."""
+
+    trial_id: str
+
+
+class _MedianStopping(_NotesStops, MedianStoppingRule):
+    pass
+
+
+def _scheduler(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
+               root: Path) -> Any:
+    """The Tune scheduler the sweep file names (None: every trial runs to its end).  Metric
+    and mode are the scheduler's own, so that a restored sweep's scheduler has them."""
     s = spec.file.scheduler
     if s is None:
         return None
     grace = s.grace_period or spec.file.report_every
+    common = {"time_attr": TIME_ATTR, "metric": METRIC, "mode": "max", "grace_period": grace}
     if s.name == "asha":
-        from ray.tune.schedulers import ASHAScheduler
+        scheduler: _NotesStops = _ASHA(max_t=max(t.config.run.steps for t in trials),
+                                       reduction_factor=s.reduction_factor, **common)
+    else:
+        scheduler = _MedianStopping(**common)
+    scheduler.sweep_root = str(root)
+    return scheduler
 
-        return ASHAScheduler(time_attr=TIME_ATTR, max_t=max(t.config.run.steps for t in trials),
-                             grace_period=grace, reduction_factor=s.reduction_factor)
-    from ray.tune.schedulers import MedianStoppingRule
 
-    return MedianStoppingRule(time_attr=TIME_ATTR, grace_period=grace)
+def _mark_interrupted(root: Path, records: dict[str, dict | None]) -> None:
+    """A trial that ended ``stopped`` without the scheduler's say was interrupted with the
+    sweep: mark it so, for summaries and for the rerun that resumes it."""
+    path = root / STOPS_FILE
+    stops = set(json.loads(path.read_text())) if path.exists() else set()
+    for tid, record in records.items():
+        if record and record.get("status") == "stopped" and tid not in stops:
+            record["status"] = "interrupted"
+            run = root / "runs" / tid
+            if run.is_dir():
+                _write_record(run, record)
 
 
 def _records(root: Path, trials: tuple[sweep_spec.Trial, ...]) -> dict[str, dict | None]:
@@ -438,8 +516,7 @@ def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
                 trainable,
                 param_space={"trial_id": tune.grid_search([t.trial_id for t in trials])},
                 tune_config=tune.TuneConfig(max_concurrent_trials=spec.file.max_concurrent,
-                                            scheduler=_scheduler(spec, trials),
-                                            metric=METRIC, mode="max",
+                                            scheduler=_scheduler(spec, trials, root),
                                             search_alg=BasicVariantGenerator(),
                                             trial_name_creator=_trial_name,
                                             trial_dirname_creator=_trial_name,
@@ -455,6 +532,7 @@ def run_trials(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
         if started:
             shutdown_ray()
 
+    _mark_interrupted(root, _records(root, trials))
     records = _records(root, trials)
     done = [tid for tid, r in records.items() if r and r.get("status") in FINISHED]
     stopped = sum(1 for r in records.values() if r and r.get("status") == "stopped")

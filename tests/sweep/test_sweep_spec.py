@@ -14,7 +14,7 @@ def _spec(**fields):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"seeds": 0}, "sweep.seeds: got 0, expected a number of seeds >= 1"),
+    ({"seeds": 0}, "sweep.seeds: got 0, expected a number of seeds in [1, 1000]"),
     ({"seeds": [1, 1]}, "sweep.seeds: got [1, 1], expected distinct seeds"),
     ({"seeds": "3"}, "sweep.seeds: got '3'"),
     ({"bogus": 1}, "sweep.bogus: unknown field; allowed: base, max_concurrent, max_failures, name"),
