@@ -13,7 +13,8 @@ A background thread owns the controller I/O.  Every control period (8 ms on CB3)
     program: running, and the run this driver marked and armed (rtde_program)?  a new run
              started by ur_rtde's own reconnect is braked, marked and armed, and no command
              from before it is resumed; a program the controller watchdog stopped after this
-             loop stalled is uploaded again (3 times in 10 min at most); a program that
+             loop stalled or the link was silent is uploaded again (3 times in 10 min at
+             most); a program that
              stopped without a protective stop and without a link event (Stop on the
              pendant, another client) -> fault
     motion:  exactly one speedJ: the latest command (if younger than watchdog_s and newer
@@ -250,7 +251,8 @@ class RTDEDriver:
         self._link_lost_at: float | None = None
         self._link_event_at = -math.inf        # last sign that ur_rtde may be reconnecting
         self._restarted_at = -math.inf         # last time ur_rtde restarted the script
-        self._stalled_at = -math.inf           # last loop stall longer than the watchdog
+        self._stalled_at = -math.inf           # last loop stall or silence longer than the watchdog
+        self._silent_since = -math.inf         # start of the current link outage
         self._stall_restarts: deque[float] = deque()
         self._mark: int | None = None          # the script run this driver armed (rtde_program)
         self._async: _AsyncOp | None = None    # the script's move or stop thread, when one runs
@@ -584,6 +586,7 @@ class RTDEDriver:
                  f"receive data has not changed for {now - self._fresh_at:.2f} s")
         if self._link_lost_at is None:
             self._link_lost_at = now
+            self._silent_since = min(now, self._fresh_at)  # no word from the controller since
             self.stats.link_drops += 1
             log.warning("UR5: link to %s lost (%s); stopping the arm and reconnecting",
                         self.host, cause)
@@ -609,6 +612,9 @@ class RTDEDriver:
     def _link_back(self, now: float) -> None:
         self._link_lost_at = None
         self._link_event_at = now
+        if now - self._silent_since > self.controller_watchdog_s:
+            # as long as the controller watchdog allows: it may have stopped the program
+            self._stalled_at = now
         self.stats.reconnects += 1
         self._invalidate()  # commands made during the outage are never sent
         log.warning("UR5: RTDE link to %s is back", self.host)
@@ -771,25 +777,27 @@ class RTDEDriver:
                 f"did not start it again within {PROGRAM_RESTART_WAIT_S:g} s")
 
     def _restart_after_stall(self, now: float) -> None:
-        """This loop stalled for longer than the controller watchdog allows, and the program
-        stopped: the watchdog did what it is for (the controller brought the arm to rest),
-        nobody pressed Stop.  Upload the script again, as after a protective stop; a loop
-        that keeps stalling is a fault."""
+        """This loop stalled, or the link was silent, for longer than the controller watchdog
+        allows, and the program stopped: the watchdog did what it is for (the controller
+        brought the arm to rest), nobody pressed Stop.  Upload the script again, as after a
+        protective stop; a loop or link that keeps stalling is a fault."""
         while self._stall_restarts and self._stall_restarts[0] < now - STALL_WINDOW_S:
             self._stall_restarts.popleft()
         if len(self._stall_restarts) >= MAX_STALL_RESTARTS:
             raise URProgramStoppedError(
-                f"the control loop stalled for longer than the controller watchdog allows "
-                f"({self.controller_watchdog_s:g} s) {MAX_STALL_RESTARTS + 1} times within "
-                f"{STALL_WINDOW_S:g} s, and the controller stopped the program each time; run "
-                "the driver on a quieter machine or widen controller_watchdog_s")
+                f"the control loop stalled, or the link was silent, for longer than the "
+                f"controller watchdog allows ({self.controller_watchdog_s:g} s) "
+                f"{MAX_STALL_RESTARTS + 1} times within {STALL_WINDOW_S:g} s, and the controller "
+                "stopped the program each time; check the link, run the driver on a quieter "
+                "machine or widen controller_watchdog_s")
         self._stall_restarts.append(now)
         self.stats.stall_restarts += 1
         self._program_down_since = None
         self._stalled_at = -math.inf
         self._reupload_pending = True
-        log.warning("UR5: the control loop stalled longer than the controller watchdog allows "
-                    "and the controller stopped the program; uploading the script again")
+        log.warning("UR5: the control loop stalled or the link was silent longer than the "
+                    "controller watchdog allows, and the controller stopped the program; "
+                    "uploading the script again")
 
     def _explained(self, at: float) -> bool:
         """Whether a program stop or restart at ``at`` comes from ur_rtde's own reconnect: a
