@@ -15,7 +15,9 @@ from helpers import HANG_S, ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
 # Modules above the library: they may import Ray and the Ray layer (rt_avg.actors).
-ABOVE_LIBRARY = ("cli.py", "bench", "sweeps", "studies")
+# Entry points (the command line and the Python API) start the runners, so they sit above
+# the library and may import Ray.
+ABOVE_LIBRARY = ("cli.py", "api.py", "bench", "sweeps", "studies")
 
 
 def _package_folders() -> dict[str, Path]:
