@@ -204,20 +204,30 @@ class Policy:
         return self.act_fn(np.asarray(obs), deterministic)
 
 
-def load(run_dir: str | Path, env: str | EnvFactory | gym.Env | None = None) -> Policy:
+def load(run_dir: str | Path, env: str | EnvFactory | gym.Env | None = None,
+         trust_run_dir: bool = False) -> Policy:
     """The policy of a run's newest checkpoint, with frozen observation statistics.
 
     ``env`` gives the spaces when the run's ``env.id`` cannot be made here (a run trained
-    from a factory: pass the factory again, or an env)."""
+    from a factory: pass the factory again, or an env).  A module of one's own that the run's
+    config.yaml names (``agent.algo``, or ``env.id`` when ``env`` is not given) is imported
+    only with ``trust_run_dir``, as for ``rt-avg eval`` (:mod:`rt_avg.trust`)."""
     import torch
 
     from rt_avg.checkpoint import load_newest
     from rt_avg.environments import make_env
+    from rt_avg.trust import check_run_dir_imports, module_of
 
     path = Path(run_dir)
     check_run_path(path, "run_dir", existing=True)
     rd = RunDirectory(path)
     cfg = rd.load_config()
+    if not trust_run_dir:
+        # an env passed here replaces the run's env.id, so that module is not imported
+        replaced = module_of(cfg.env.id) if env is not None else None
+        check_run_dir_imports(cfg, rd.config, {replaced} - {None},
+                              f"rt_avg.load({str(path)!r}, trust_run_dir=True)",
+                              name_again=False)
     ckpt = load_newest(rd.checkpoints)
     if ckpt is None:
         raise ConfigError(f"run_dir: {path} has no usable checkpoint to load a policy from")

@@ -65,3 +65,24 @@ def test_the_user_may_allow_it(planted):
                   "--set", f"env.id={name}:InvertedPendulum-v5")
     assert res.returncode == 0, res.stderr
     assert marker.exists()
+
+
+@pytest.mark.parametrize("field, value", [("agent.algo", "{m}:ALGORITHM"),
+                                          ("env.id", "{m}:InvertedPendulum-v5")])
+def test_the_python_api_imports_no_module_a_run_directory_names(planted, field, value,
+                                                                monkeypatch):
+    import sys
+
+    import rt_avg
+    from rt_avg.config import ConfigError
+
+    run, name, marker = planted
+    monkeypatch.syspath_prepend(str(run.parent / "mods"))
+    _name_in_config(run, field, value.format(m=name))
+    with pytest.raises(ConfigError, match="trust_run_dir=True"):
+        rt_avg.load(run)
+    assert not marker.exists(), "the module was imported"
+    assert name not in sys.modules
+    policy = rt_avg.load(run, trust_run_dir=True)
+    assert marker.exists()
+    assert policy.act(policy.observation_space.sample()).shape == policy.action_space.shape
