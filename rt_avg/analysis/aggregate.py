@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -58,28 +58,31 @@ def _matrix(scores: Sequence[float] | np.ndarray) -> np.ndarray:
     return a
 
 
-def _iqm_and_mean(x: np.ndarray) -> np.ndarray:
+def _aggregates(which: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
     from rliable import metrics
 
-    return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
+    funcs = {"iqm": metrics.aggregate_iqm, "mean": metrics.aggregate_mean}
+    return lambda x: np.array([funcs[k](x) for k in which])
 
 
-def interval_estimates(scores: Sequence[float] | np.ndarray) -> dict[str, Interval]:
-    """``{"iqm": Interval, "mean": Interval}`` of ``scores`` ((runs, tasks), or one score
-    per seed): rliable's point estimates and stratified bootstrap intervals."""
+def interval_estimates(scores: Sequence[float] | np.ndarray,
+                       which: Sequence[str] = STATS) -> dict[str, Interval]:
+    """``{"iqm": Interval, "mean": Interval}`` (the statistics in ``which``) of ``scores``
+    ((runs, tasks), or one score per seed): rliable's point estimates and stratified
+    bootstrap intervals."""
     x = _matrix(scores)
     if x.size == 0:
-        return {k: Interval(math.nan, math.nan, math.nan) for k in STATS}
-    point = _iqm_and_mean(x)
+        return {k: Interval(math.nan, math.nan, math.nan) for k in which}
+    func = _aggregates(which)
     if x.shape[0] < 2:
-        return {k: Interval(float(p), math.nan, math.nan) for k, p in zip(STATS, point)}
+        return {k: Interval(float(p), math.nan, math.nan) for k, p in zip(which, func(x))}
     from rliable import library as rly
 
     with _seeded():
-        points, cis = rly.get_interval_estimates({"x": x}, _iqm_and_mean, method=METHOD,
-                                                 reps=REPS, confidence_interval_size=CI_LEVEL)
+        points, cis = rly.get_interval_estimates({"x": x}, func, method=METHOD, reps=REPS,
+                                                 confidence_interval_size=CI_LEVEL)
     return {k: Interval(float(points["x"][i]), float(cis["x"][0, i]), float(cis["x"][1, i]))
-            for i, k in enumerate(STATS)}
+            for i, k in enumerate(which)}
 
 
 def improvement(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray

@@ -73,7 +73,7 @@ class GroupSummary:
 
     @cached_property
     def auc(self) -> stats.Interval:
-        return aggregate.interval_estimates([r.auc for r in self.counted])["mean"]
+        return aggregate.interval_estimates([r.auc for r in self.counted], ["mean"])["mean"]
 
     @property
     def mode(self) -> str:
