@@ -249,7 +249,10 @@ def plot_intervals(rows: Sequence[str], estimates: Mapping[str, Sequence[Interva
             y = len(rows) - 1 - i
             if np.isfinite(iv.low):
                 ax.plot([iv.low, iv.high], [y, y], color=colour[row], linewidth=8,
-                        alpha=0.6, solid_capstyle="butt", label=f"{stat}: {row}")
+                        alpha=0.6, solid_capstyle="butt", label=f"{stat}: {row}",
+                        # an interval of zero width (every seed alike) still shows
+                        marker="|" if iv.low == iv.high else None, markersize=16,
+                        markeredgewidth=6)
             ax.plot([iv.mean], [y], marker="|", color="k", markersize=14, label=f"_{row}")
         ax.set_yticks(range(len(rows)), list(reversed(rows)))
         ax.set(title=stat, xlabel=xlabel)

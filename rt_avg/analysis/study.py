@@ -75,7 +75,7 @@ def _figure(result: StudyResult, meta: dict[str, dict[str, Any]], steps: int) ->
         name = "incremental"
         result.plotted[name] = plots.plot_learning_curves(
             result.curves, out / f"{name}.png", seed_lines=False,
-            title=f"Incremental learners ({budget})\nmean over seeds, {plots.BAND}")
+            title=f"Incremental learners ({budget}): mean over seeds\n{plots.BAND}")
     else:
         name = "ablation"
         result.plotted[name] = plots.plot_bars(
