@@ -168,7 +168,7 @@ def finite(a: Any) -> np.ndarray:
 def _status(path: Path, planned: int) -> str | None:
     """The sweep record's status (``done``, ``stopped``, ``running``), else ``done`` when
     the final checkpoint exists; None otherwise."""
-    from rt_avg.checkpoint import latest_checkpoint
+    from rt_avg.checkpoint_files import latest_checkpoint  # no torch: a driver loads this
 
     record = path / TRIAL_RECORD
     if record.exists():
