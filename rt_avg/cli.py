@@ -153,13 +153,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         result = run_config(cfg, run_path, resume=resume, stop=stop, progress=not args.quiet,
                             address=args.address)
-    from rt_avg.run_dir import read_episodes
-    returns = [e["return"] for e in read_episodes(run_path)]
-    recent = f"{sum(returns[-10:]) / len(returns[-10:]):.2f}" if returns else "n/a"
-    first = f"{sum(returns[:10]) / len(returns[:10]):.2f}" if returns else "n/a"
+    from rt_avg.analysis.runs import final_return_text  # the one definition (see stats)
     print(f"run dir: {run_path}")
     print(f"steps: {result.steps}  episodes: {result.episodes}  wall: {result.wall_s:.1f}s  "
-          f"return first-10 {first} -> last-10 {recent}")
+          f"{final_return_text(run_path)}")
     if result.interrupted:
         print(f"stopped by {result.reason}; checkpoint written. Continue with: "
               f"rt-avg train --resume {run_path}", file=sys.stderr)
@@ -168,16 +165,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from rt_avg.analysis.runs import load_run
     from rt_avg.evaluate import evaluate
 
     check_input_path(Path(args.run_dir), "run_dir")
     res = evaluate(Path(args.run_dir), args.episodes, trust_run_dir=args.trust_run_dir)
+    run = load_run(args.run_dir)  # training's final return, the one definition (see stats)
     if args.json:
         print(json.dumps({"step": res.step, "episodes": len(res.returns), "mean": res.mean,
-                          "std": res.std, "returns": res.returns}))
+                          "std": res.std, "returns": res.returns,
+                          "training_final_return":
+                              run.final_return if run.returns.size else None,
+                          "complete": run.complete}))
     else:
         print(f"checkpoint step {res.step}: {len(res.returns)} episodes, "
-              f"return {res.mean:.2f} +- {res.std:.2f}")
+              f"return {res.mean:.2f} +- {res.std:.2f}; training {run.final_return_text()}")
     return 0
 
 
@@ -363,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 #: Modules of the optional parts and the extra that installs them (pyproject.toml).
 EXTRAS = {"ray.tune": "sweep", "pandas": "sweep", "pyarrow": "sweep", "fsspec": "sweep",
+          "rliable": "stats", "arch": "stats",
           "stable_baselines3": "baselines", "rtde_control": "ur5", "rtde_receive": "ur5",
           "rtde_io": "ur5", "shimmy": "dmc", "dm_control": "dmc"}
 
