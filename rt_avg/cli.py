@@ -389,9 +389,14 @@ def _run_failures() -> tuple[type[BaseException], ...]:
     """Errors that end a run with one line instead of a traceback (imported when one
     occurs: the checkpoint module imports torch)."""
     from rt_avg.checkpoint import CheckpointWriteError
+    from rt_avg.envs.create2.driver import Create2LinkError
+    from rt_avg.envs.ur5.driver import URError
     from rt_avg.finite import NonFiniteError
 
-    return (RealtimeFault, NonFiniteError, CheckpointWriteError, OSError)
+    # a robot fault (lost link, protective-stop limit, safety stop) says what to check at the
+    # robot in its message: one line, not a traceback
+    return (RealtimeFault, NonFiniteError, CheckpointWriteError, OSError, URError,
+            Create2LinkError)
 
 
 if __name__ == "__main__":
