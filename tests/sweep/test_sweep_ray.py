@@ -157,7 +157,7 @@ def test_trials_lost_with_a_node_are_rerun_from_their_checkpoint(cluster, tmp_pa
     from rt_avg.sweeps.tune import run_sweep
 
     c, worker = cluster
-    spec = write_spec(tmp_path, "lost-node", steps=8000, lrs=(3e-4,))
+    spec = write_spec(tmp_path, "lost-node", steps=4000, lrs=(3e-4,))
     sweep_dir = tmp_path / "sw"
     removed, sweep_over = threading.Event(), threading.Event()
 
@@ -170,7 +170,7 @@ def test_trials_lost_with_a_node_are_rerun_from_their_checkpoint(cluster, tmp_pa
 
     def remove_worker_once_it_has_a_checkpoint() -> None:
         # The strike waits for the event it interrupts (a trial on the worker with a
-        # checkpoint on disk), however long that takes; 7500 more steps are left to cut.
+        # checkpoint on disk), however long that takes; 3500 more steps are left to cut.
         while not sweep_over.is_set():
             if on_worker_with_a_checkpoint():
                 c.remove_node(worker, allow_graceful=False)  # like a power cut
@@ -187,7 +187,7 @@ def test_trials_lost_with_a_node_are_rerun_from_their_checkpoint(cluster, tmp_pa
         killer.join(timeout=HANG_S)
     assert removed.is_set()
     recs = records(sweep_dir)
-    assert all(r["status"] == "done" and r["steps"] == 8000 for r in recs.values())
+    assert all(r["status"] == "done" and r["steps"] == 4000 for r in recs.values())
     rerun = [r for r in recs.values() if len(r["attempts"]) > 1]
     assert len(rerun) == 1, recs
     lost, again = rerun[0]["attempts"][0], rerun[0]["attempts"][-1]
