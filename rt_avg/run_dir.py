@@ -88,6 +88,11 @@ class RunDirectory:
 
     def load_config(self) -> Config:
         if not self.config.exists():
+            holder = lock_holder(self.path)
+            if holder is not None:  # a new run that has not written its config.yaml yet
+                raise RunBusyError(f"run dir: {self.path} is being written by another rt-avg "
+                                   f"process (pid {holder}); wait for it to end or stop it, "
+                                   "then try again")
             raise config_mod.ConfigError(f"run dir: {self.path} has no config.yaml "
                                          "(not an rt-avg run directory)")
         return config_mod.load(self.config)
@@ -158,6 +163,24 @@ class RunLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the lock
             self._fd = None
+
+
+def lock_holder(run_path: Path) -> str | None:
+    """The pid (or "unknown") of the process holding ``run_path``'s lock; None if free.
+    Looks without taking the lock: a shared flock is refused while a writer holds it."""
+    try:
+        fd = os.open(Path(run_path) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise
+        return _flock_holder(os.fstat(fd).st_ino)
+    finally:
+        os.close(fd)  # also releases the shared lock if it was taken
+    return None
 
 
 def _flock_holder(inode: int) -> str:

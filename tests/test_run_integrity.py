@@ -289,3 +289,22 @@ def test_a_dead_logger_ends_the_run_with_a_final_checkpoint(tmp_path):
     res = run_cli("train", "--resume", str(run), "--steps", str(final.step + 200),
                   "--quiet", timeout=BOUND_S)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_resume_of_a_run_still_starting_names_the_writer(tmp_path):
+    """A new run holds its directory's lock before it writes config.yaml: a --resume in that
+    window names the writer's pid instead of calling the folder 'not a run directory'."""
+    import os
+
+    from rt_avg.run_dir import RunBusyError, RunDirectory, RunLock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lock = RunLock(run).acquire("--run-dir")
+    try:
+        with pytest.raises(RunBusyError, match=f"pid {os.getpid()}"):
+            RunDirectory(run).load_config()
+    finally:
+        lock.release()
+    with pytest.raises(Exception, match="has no config.yaml"):
+        RunDirectory(run).load_config()
