@@ -58,7 +58,7 @@ def test_inline_checkpoint_resume_and_eval(tmp_path):
     ckpt = load_checkpoint(latest_checkpoint(tmp_path / "straight" / "checkpoints"))
     assert ckpt.algo == FAKE and ckpt.learner["updates"] == 900
     assert {"losses/fake", "timing/update_us_p50"} <= set(read_metrics(straight.run_dir)[0])
-    assert len(evaluate(straight.run_dir, episodes=2).returns) == 2
+    assert len(evaluate(straight.run_dir, episodes=2, trust_run_dir=True).returns) == 2
 
 
 def _updates_of_this_run(run_dir: Path) -> tuple[dict, int]:
