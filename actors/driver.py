@@ -3,7 +3,7 @@ channels, watch the run, and shut everything down safely whatever happens.
 
     rt-avg train --mode async|sequential [--address auto|HOST:PORT]
 
-The driver holds the run directory's lock (``rt_avg.run_dir.RunClaim``) for the whole run.
+The driver holds the run directory's lock (``rt_avg.run.run_dir.RunClaim``) for the whole run.
 Every wait has a bound: an actor gets ``realtime.actor_timeout_s`` to answer (a liveness
 check every second while the run goes, the final checkpoint, the logs) and
 ``STARTUP_S`` to start.  An actor that dies or stops answering ends the run with one line;
@@ -30,22 +30,22 @@ from rt_avg.actors.local_ray import helper_pids, init_ray, shutdown_ray, worker_
 from rt_avg.actors.logger_actor import LoggerActor
 from rt_avg.actors.roles import EnvActor, LearnerActor
 from rt_avg.actors.worker_output import WorkerOutput
-from rt_avg.channels import cleanup_stale
-from rt_avg.checkpoint_files import (CheckpointWriteError, latest_checkpoint,
+from rt_avg.realtime.channels import cleanup_stale
+from rt_avg.run.checkpoint_files import (CheckpointWriteError, latest_checkpoint,
                                      write_checkpoint_bytes)
-from rt_avg.config import Config, ConfigError, to_dict
-from rt_avg.finite import NonFiniteError
-from rt_avg.footprint import by_role, process_tree
-from rt_avg.progress import Progress
+from rt_avg.core.config import Config, ConfigError, to_dict
+from rt_avg.core.finite import NonFiniteError
+from rt_avg.bench.footprint import by_role, process_tree
+from rt_avg.run.progress import Progress
 from rt_avg.realtime import RealtimeFault
-from rt_avg.result import TrainResult
-from rt_avg.run_dir import RunClaim, RunDirectory
-from rt_avg.shutdown import StopRequest
+from rt_avg.core.result import TrainResult
+from rt_avg.run.run_dir import RunClaim, RunDirectory
+from rt_avg.run.shutdown import StopRequest
 
 if TYPE_CHECKING:  # the driver of a fresh run never imports torch (docs/realtime.md)
     import gymnasium as gym
 
-    from rt_avg.checkpoint import Checkpoint
+    from rt_avg.run.checkpoint import Checkpoint
 
 __all__ = ["format_timing", "init_ray", "train_realtime"]
 
@@ -93,7 +93,7 @@ def check_workers_can_make(env_id: str) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [*paths, *filter(None, [os.environ.get("PYTHONPATH")])]))
     code = ("import sys, gymnasium as gym\n"
-            "from rt_avg.environments import validate_env_id\n"
+            "from rt_avg.core.environments import validate_env_id\n"
             "try:\n    validate_env_id(sys.argv[1])\n"
             "except Exception as exc:\n    print(exc); sys.exit(1)\n")
     try:
@@ -248,7 +248,7 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
         # means nothing to resume.
         ckpt = None
         if resume:
-            from rt_avg.resume import check_resume_early, resume_checkpoint
+            from rt_avg.run.resume import check_resume_early, resume_checkpoint
 
             ckpt = resume_checkpoint(claim.run_dir)
             check_resume_early(claim.run_dir, cfg, ckpt)
@@ -274,7 +274,7 @@ def train_realtime(cfg: Config, run_path: Path, resume: bool = False,
             if print_summary and summary:
                 print(format_timing(summary), file=sys.stderr)
             if cfg.tracking.wandb:  # the logger's own hint does not reach this terminal
-                from rt_avg.tracking.wandb_tracker import sync_command
+                from rt_avg.run.tracking.wandb_tracker import sync_command
 
                 if cmd := sync_command(run_path):
                     print(f"wandb ran offline; upload later with: {cmd}", file=sys.stderr)
@@ -448,9 +448,9 @@ def _final_checkpoint(run: _Run, env_result: dict | None,
 def _prepare_resume(cfg: Config, run_dir: RunDirectory, ckpt: Checkpoint,
                     env_info: dict[str, Any]) -> None:
     """Check the checkpoint against a learner built here from ``cfg`` (the learner actor
-    restores it later), then record the config and trim the logs (rt_avg.resume)."""
+    restores it later), then record the config and trim the logs (rt_avg.run.resume)."""
     from rt_avg import algos
-    from rt_avg.resume import check_resume, commit_resume
+    from rt_avg.run.resume import check_resume, commit_resume
 
     learner = algos.get(cfg.agent.algo).make_learner(cfg, env_info["obs_dim"],
                                                      env_info["act_dim"])

@@ -1,4 +1,4 @@
-"""LoggerActor: the lossless record of a real-time run, a :class:`rt_avg.sink.LocalSink`
+"""LoggerActor: the lossless record of a real-time run, a :class:`rt_avg.run.sink.LocalSink`
 in its own process.
 
 It runs on the driver's node, so the run directory is local to the user (the driver holds
@@ -19,10 +19,10 @@ import numpy as np
 import ray
 
 from rt_avg.actors.mailbox import current_node_id
-from rt_avg.config import from_dict
-from rt_avg.footprint import tree_footprint
-from rt_avg.run_dir import RunDirectory
-from rt_avg.sink import LocalSink
+from rt_avg.core.config import from_dict
+from rt_avg.bench.footprint import tree_footprint
+from rt_avg.run.run_dir import RunDirectory
+from rt_avg.run.sink import LocalSink
 
 SNAPSHOTS_KEPT = 3  # env snapshots kept for the learner's checkpoints (newest ones)
 

@@ -1,6 +1,6 @@
 """Latest-value channels across Ray nodes, and the factory that picks the transport.
 
-Shared memory (``rt_avg.channels.LatestChannel``) only works when writer and reader share a
+Shared memory (``rt_avg.realtime.channels.LatestChannel``) only works when writer and reader share a
 machine. Across nodes the same ``LatestWriter``/``LatestReader`` interface is served by a
 tiny async Ray actor, the *mailbox*, that holds only the newest record:
 
@@ -25,8 +25,8 @@ import numpy as np
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from rt_avg.channels import ChannelError, LatestChannel, LatestWriter, Record
-from rt_avg.channels.record import RecordPacker, record_dtype, unpack_record
+from rt_avg.realtime.channels import ChannelError, LatestChannel, LatestWriter, Record
+from rt_avg.realtime.channels.record import RecordPacker, record_dtype, unpack_record
 
 Transport = Literal["auto", "shm", "mailbox"]
 

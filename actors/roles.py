@@ -21,9 +21,9 @@ import ray
 
 from rt_avg.actors.mailbox import current_node_id, open_channel
 from rt_avg.actors.sink import RaySink
-from rt_avg.channels import transition_dtype, weights_dtype
-from rt_avg.config import from_dict
-from rt_avg.footprint import tree_footprint
+from rt_avg.realtime.channels import transition_dtype, weights_dtype
+from rt_avg.core.config import from_dict
+from rt_avg.bench.footprint import tree_footprint
 
 if TYPE_CHECKING:
     from rt_avg.realtime.env_worker import EnvWorker
@@ -74,7 +74,7 @@ class EnvActor(_WorkerActor):
         _pin(cfg_data, "env")
         cfg = from_dict(cfg_data)
         if env_factory is not None:
-            from rt_avg.environments import register_env_factory
+            from rt_avg.core.environments import register_env_factory
 
             register_env_factory(cfg.env.id, env_factory)
         self.sink = RaySink(logger, timeout_s=cfg.realtime.actor_timeout_s)
@@ -139,7 +139,7 @@ class LearnerActor(_WorkerActor):
                                                            wall_s)
 
     def _encode(self, learner_state: dict, env_state: bytes, wall_s: float) -> tuple[int, bytes]:
-        from rt_avg.checkpoint import Checkpoint, encode_checkpoint
+        from rt_avg.run.checkpoint import Checkpoint, encode_checkpoint
 
         env_loop = pickle.loads(env_state)  # noqa: S301 - pickled by this run's env actor
         ckpt = Checkpoint(int(env_loop["step"]), wall_s, self.cfg.agent.algo, learner_state,

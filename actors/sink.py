@@ -1,4 +1,4 @@
-"""A ``Sink`` (rt_avg.sink) that forwards to the LoggerActor with Ray calls.
+"""A ``Sink`` (rt_avg.run.sink) that forwards to the LoggerActor with Ray calls.
 
 Calls are fire-and-forget so the control loop never waits for the logger; ``flush`` waits
 for all of them (the workers flush before their ``run`` returns, so nothing is lost).
@@ -25,7 +25,7 @@ import numpy as np
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
-from rt_avg.checkpoint_files import CheckpointWriteError
+from rt_avg.run.checkpoint_files import CheckpointWriteError
 
 SNAPSHOT_POLL_S = 0.005
 

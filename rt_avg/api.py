@@ -10,7 +10,7 @@
 ``train`` takes what ``rt-avg train`` takes (a config, an env id, overrides as ``--set``
 does, a run directory to resume) and also an env *factory*: a callable (e.g. a
 ``gymnasium.Env`` subclass) that returns the env.  It returns the run's
-:class:`~rt_avg.result.TrainResult` (``run_dir``, ``summary``).  ``load`` works for every
+:class:`~rt_avg.core.result.TrainResult` (``run_dir``, ``summary``).  ``load`` works for every
 learner, the batch baselines (Stable-Baselines3) included.
 """
 
@@ -29,12 +29,12 @@ import gymnasium as gym
 import numpy as np
 
 from rt_avg import algos
-from rt_avg import config as config_mod
-from rt_avg.config import Config, ConfigError
-from rt_avg.environments import register_env_factory, validate_env_config
-from rt_avg.result import TrainResult
-from rt_avg.run_dir import RunDirectory, check_run_path, default_run_path
-from rt_avg.shutdown import StopRequest
+from rt_avg.core import config as config_mod
+from rt_avg.core.config import Config, ConfigError
+from rt_avg.core.environments import register_env_factory, validate_env_config
+from rt_avg.core.result import TrainResult
+from rt_avg.run.run_dir import RunDirectory, check_run_path, default_run_path
+from rt_avg.run.shutdown import StopRequest
 
 EnvFactory = Callable[..., gym.Env]
 FACTORY_NAMESPACE = "rt_avg_api"  # ids given to env factories: rt_avg_api/<Name>-v0
@@ -147,7 +147,7 @@ def inline_runner(cfg: Config) -> Callable[..., TrainResult]:
         from rt_avg.baselines.sb3 import train_sb3
 
         return train_sb3
-    from rt_avg.inline import train_inline
+    from rt_avg.run.inline import train_inline
 
     return train_inline
 
@@ -211,12 +211,12 @@ def load(run_dir: str | Path, env: str | EnvFactory | gym.Env | None = None,
     ``env`` gives the spaces when the run's ``env.id`` cannot be made here (a run trained
     from a factory: pass the factory again, or an env).  A module of one's own that the run's
     config.yaml names (``agent.algo``, or ``env.id`` when ``env`` is not given) is imported
-    only with ``trust_run_dir``, as for ``rt-avg eval`` (:mod:`rt_avg.trust`)."""
+    only with ``trust_run_dir``, as for ``rt-avg eval`` (:mod:`rt_avg.run.trust`)."""
     import torch
 
-    from rt_avg.checkpoint import load_newest
-    from rt_avg.environments import make_env
-    from rt_avg.trust import check_run_dir_imports, module_of
+    from rt_avg.run.checkpoint import load_newest
+    from rt_avg.core.environments import make_env
+    from rt_avg.run.trust import check_run_dir_imports, module_of
 
     path = Path(run_dir)
     check_run_path(path, "run_dir", existing=True)
@@ -252,7 +252,7 @@ def load(run_dir: str | Path, env: str | EnvFactory | gym.Env | None = None,
 
 def _incremental_act(cfg: Config, env: gym.Env, ckpt: Any
                      ) -> Callable[[np.ndarray, bool], np.ndarray]:
-    from rt_avg.policy import env_dims
+    from rt_avg.nn.policy import env_dims
 
     algo = algos.get(cfg.agent.algo)
     learner = algo.make_learner(cfg, *env_dims(env))

@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from rt_avg.config import Config, ConfigError
+from rt_avg.core.config import Config, ConfigError
 from rt_avg.realtime import RealtimeFault
-from rt_avg.user_paths import check_input_path, check_output_dir, os_error_line
+from rt_avg.run.user_paths import check_input_path, check_output_dir, os_error_line
 
 def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]:
-    from rt_avg import config as config_mod
-    from rt_avg.environments import validate_env_config
-    from rt_avg.run_dir import RunDirectory, check_run_path, default_run_path
+    from rt_avg.core import config as config_mod
+    from rt_avg.core.environments import validate_env_config
+    from rt_avg.run.run_dir import RunDirectory, check_run_path, default_run_path
 
     _check_train_flags(args)
     if args.run_dir is not None:
@@ -63,18 +63,18 @@ def _resolve_train_config(args: argparse.Namespace) -> tuple[Config, Path, bool]
     if not algos.is_batch(cfg.agent.algo) and cfg.agent.algo not in algos.INCREMENTAL:
         algos.get(cfg.agent.algo)
     if args.resume is not None:
-        # The runner checks the checkpoint against cfg before it records cfg (rt_avg.resume).
+        # The runner checks the checkpoint against cfg before it records cfg (rt_avg.run.resume).
         return cfg, run_path, True
     run_path = Path(args.run_dir) if args.run_dir is not None else default_run_path(cfg)
     check_output_dir(run_path, "--run-dir", "the run")
     check_run_path(run_path, "--run-dir", existing=False)
     if (run_path / "config.yaml").exists() and not args.restart:
-        from rt_avg.checkpoint_files import list_checkpoints
+        from rt_avg.run.checkpoint_files import list_checkpoints
 
         if list_checkpoints(run_path / "checkpoints"):
             raise ConfigError(f"--run-dir: {run_path} already holds a run; use --resume "
                               f"{run_path} to continue it or choose another directory")
-        from rt_avg.run_dir import RunLock
+        from rt_avg.run.run_dir import RunLock
 
         RunLock(run_path).acquire("--run-dir").release()  # still running: named by its pid
         raise ConfigError(f"--run-dir: {run_path} already holds a run that stopped before its "
@@ -95,8 +95,8 @@ def _restarted_config(args: argparse.Namespace) -> Path | None:
 def _check_run_dir_imports(args: argparse.Namespace, cfg: Config, run_path: Path,
                            command: str) -> None:
     """A module that the config.yaml of the run being resumed or restarted names is
-    imported only if it is part of rt-avg or the command line names it too (rt_avg.trust)."""
-    from rt_avg.trust import IMPORTING_FIELDS, check_run_dir_imports, field_value, modules_named
+    imported only if it is part of rt-avg or the command line names it too (rt_avg.run.trust)."""
+    from rt_avg.run.trust import IMPORTING_FIELDS, check_run_dir_imports, field_value, modules_named
 
     given = {text.split("=", 1)[0].strip() for text in args.set or []}
     if args.algo is not None:
@@ -141,12 +141,12 @@ def _at_least_one(text: str) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, run_path, resume = _resolve_train_config(args)
     if args.restart:
-        from rt_avg.restart import clear_for_restart
+        from rt_avg.run.restart import clear_for_restart
 
         note = clear_for_restart(run_path)
         if note:
             print(f"rt-avg: {note}", file=sys.stderr)
-    from rt_avg.shutdown import StopRequest
+    from rt_avg.run.shutdown import StopRequest
 
     with StopRequest() as stop:
         from rt_avg.api import run_config
@@ -166,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from rt_avg.analysis.runs import load_run
-    from rt_avg.evaluate import evaluate
+    from rt_avg.run.evaluate import evaluate
 
     check_input_path(Path(args.run_dir), "run_dir")
     res = evaluate(Path(args.run_dir), args.episodes, trust_run_dir=args.trust_run_dir)
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ready configs in rt_avg.configs."))
     sub = p.add_subparsers(dest="command", required=True)
 
-    from rt_avg.config import config_dir
+    from rt_avg.core.config import config_dir
 
     ready = ", ".join(sorted(p.stem for p in config_dir().glob("*.yaml")))
     t = sub.add_parser("train", help="train an agent (default: a small simulated task)",
@@ -388,10 +388,10 @@ def install_hint(exc: BaseException | None) -> str | None:
 def _run_failures() -> tuple[type[BaseException], ...]:
     """Errors that end a run with one line instead of a traceback (imported when one
     occurs: the checkpoint module imports torch)."""
-    from rt_avg.checkpoint import CheckpointWriteError
+    from rt_avg.run.checkpoint import CheckpointWriteError
     from rt_avg.envs.create2.driver import Create2LinkError
     from rt_avg.envs.ur5.driver import URError
-    from rt_avg.finite import NonFiniteError
+    from rt_avg.core.finite import NonFiniteError
 
     # a robot fault (lost link, protective-stop limit, safety stop) says what to check at the
     # robot in its message: one line, not a traceback

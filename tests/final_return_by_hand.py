@@ -5,7 +5,7 @@ the window ending at the last completed episode when x lies past it."""
 
 from __future__ import annotations
 
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.run_dir import read_episodes
 
 
 def per_step(ends, returns, total):

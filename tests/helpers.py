@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from rt_avg.channels import list_segments
-from rt_avg.channels.segment import creator_pid
-from rt_avg.config import Config
+from rt_avg.realtime.channels import list_segments
+from rt_avg.realtime.channels.segment import creator_pid
+from rt_avg.core.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 

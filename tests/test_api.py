@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rt_avg
-from rt_avg.config import ConfigError
+from rt_avg.core.config import ConfigError
 from rt_avg.realtime import RealtimeFault
 
 SMALL = {"agent.hidden_sizes": [16, 16], "run.metrics_every": 50}

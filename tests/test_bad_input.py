@@ -10,10 +10,10 @@ import pytest
 
 import nonfinite_env  # noqa: F401  (registers test/NonFinite-v0)
 from helpers import HANG_S, quick_config, run_cli, wait_for
-from rt_avg.channels import LatestChannel, transition_dtype, weights_dtype
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
-from rt_avg.finite import NonFiniteError
-from rt_avg.inline import train_inline
+from rt_avg.realtime.channels import LatestChannel, transition_dtype, weights_dtype
+from rt_avg.run.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.core.finite import NonFiniteError
+from rt_avg.run.inline import train_inline
 from rt_avg.realtime.env_worker import EnvWorker
 from rt_avg.realtime.learner_worker import LearnerWorker
 from test_checkpoint import snapshot

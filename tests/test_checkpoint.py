@@ -11,10 +11,10 @@ import torch
 
 from helpers import quick_config, run_cli
 from rt_avg import cli
-from rt_avg.checkpoint import (Checkpoint, UnsafeCheckpointError, list_checkpoints,
+from rt_avg.run.checkpoint import (Checkpoint, UnsafeCheckpointError, list_checkpoints,
                                load_checkpoint, load_newest, save_checkpoint)
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_episodes
 
 
 def snapshot(directory):

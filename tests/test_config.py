@@ -4,9 +4,9 @@ import pytest
 import yaml
 
 from helpers import run_cli
-from rt_avg import config as C
+from rt_avg.core import config as C
 from rt_avg.cli import main
-from rt_avg.environments import validate_env_id
+from rt_avg.core.environments import validate_env_id
 
 
 @pytest.mark.parametrize("path", sorted(C.config_dir().glob("*.yaml")), ids=lambda p: p.stem)
@@ -111,7 +111,7 @@ def test_cpu_affinity_is_checked():
 def test_nested_override_and_unknown_env_kwargs():
     cfg = C.apply_override(C.load("ur5_reacher2_hardware"), "env.kwargs.host=10.0.0.2")
     assert cfg.env.kwargs["host"] == "10.0.0.2"
-    from rt_avg.environments import validate_env_config
+    from rt_avg.core.environments import validate_env_config
     bad = C.apply_override(cfg, "env.kwargs.hots=1")
     with pytest.raises(C.ConfigError, match=r"env.kwargs.hots: .* no such parameter"):
         validate_env_config(bad.env)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.run.run_dir import read_episodes
 
 RT_AVG = str(Path(sys.executable).with_name("rt-avg"))  # the installed console script
 

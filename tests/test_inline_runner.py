@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from helpers import HANG_S, ROOT, quick_config, run_cli, wait_for
-from rt_avg.checkpoint import list_checkpoints
-from rt_avg.evaluate import evaluate
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import RunDirectory, read_episodes, read_metrics
+from rt_avg.run.checkpoint import list_checkpoints
+from rt_avg.run.evaluate import evaluate
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import RunDirectory, read_episodes, read_metrics
 
 
 def _returns(path):

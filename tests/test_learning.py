@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from helpers import quick_config
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_episodes
 
 STEPS = 20_000
 THRESHOLD = 150.0  # mean return of the last 20 episodes; a random policy gets about 10

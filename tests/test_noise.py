@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rt_avg.noise import NoiseStream
+from rt_avg.nn.noise import NoiseStream
 
 
 def test_stream_is_standard_normal_and_seeded():

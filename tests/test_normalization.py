@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rt_avg.normalization import ObservationNormalizer, TDErrorScaler
+from rt_avg.nn.normalization import ObservationNormalizer, TDErrorScaler
 
 
 def test_observation_normalizer_matches_numpy_with_prior():

@@ -99,10 +99,21 @@ def test_wheel_installs_only_the_rt_avg_namespace(tmp_path):
                            capture_output=True, text=True)
         assert r.returncode != 0 and "ModuleNotFoundError" in r.stderr, name
     r = subprocess.run([sys.executable, "-c", "import rt_avg.envs, rt_avg.actors.driver; "
-                        "from rt_avg.config import config_dir; print(config_dir())"],
+                        "from rt_avg.core.config import config_dir; print(config_dir())"],
                        cwd=outside, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()).resolve() == (site / "rt_avg" / "configs").resolve()
     r = subprocess.run([str(site / "bin" / "rt-avg"), "train", "--help"], cwd=outside, env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0 and "hopper" in r.stdout, r.stderr
+
+
+def test_the_top_of_the_package_shows_the_architecture():
+    """A newcomer opening rt_avg/ sees a dozen entries: the API and command line, then one
+    package per layer (vocabulary, maths, algorithms, runners, real-time, tooling)."""
+    entries = sorted(p.name for p in (ROOT / "rt_avg").iterdir()
+                     if p.name != "__pycache__" and (p.suffix == ".py" or p.is_dir()))
+    assert len(entries) <= 12, entries
+    for package in (p for p in (ROOT / "rt_avg").iterdir() if p.is_dir()
+                    and p.name != "__pycache__"):
+        assert (package / "__init__.py").exists(), f"{package.name} is not a package"

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from rt_avg.acting_net import ActorForward, layer_shapes
-from rt_avg.actions import ActionMap
-from rt_avg.config import AgentConfig
-from rt_avg.networks import MLP
+from rt_avg.nn.acting_net import ActorForward, layer_shapes
+from rt_avg.core.actions import ActionMap
+from rt_avg.core.config import AgentConfig
+from rt_avg.nn.networks import MLP
 from rt_avg.algos.avg.learner import AVGLearner
-from rt_avg.policy import Policy
+from rt_avg.nn.policy import Policy
 
 
 def _policy(mode="clip", low=-1.0, high=1.0):

@@ -2,7 +2,7 @@
 
 import io
 
-from rt_avg.progress import Progress
+from rt_avg.run.progress import Progress
 
 
 class FakeTTY(io.StringIO):

@@ -4,9 +4,9 @@ dm_control through shimmy, whose dict observations are flattened)."""
 import numpy as np
 import pytest
 
-from rt_avg import config as C
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_metrics
+from rt_avg.core import config as C
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_metrics
 
 
 @pytest.mark.parametrize("name", ["hopper", "humanoid", "reacher_hard", "finger_spin"])

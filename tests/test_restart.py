@@ -2,10 +2,10 @@
 (``--run-dir RUN --restart``); one with a checkpoint never is."""
 
 from helpers import quick_config, run_cli
-from rt_avg.checkpoint_files import latest_checkpoint, list_checkpoints
-from rt_avg.config import load
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.checkpoint_files import latest_checkpoint, list_checkpoints
+from rt_avg.core.config import load
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_episodes
 from test_checkpoint import snapshot
 
 NONFINITE = "tests.nonfinite_env:test/NonFinite-v0"  # importable from the repository root

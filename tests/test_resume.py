@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from helpers import quick_config, run_cli
-from rt_avg.checkpoint import list_checkpoints, load_newest
-from rt_avg.config import load
-from rt_avg.inline import train_inline
-from rt_avg.resume import ResumeError, check_resume_early
-from rt_avg.run_dir import RunDirectory, read_episodes
+from rt_avg.run.checkpoint import list_checkpoints, load_newest
+from rt_avg.core.config import load
+from rt_avg.run.inline import train_inline
+from rt_avg.run.resume import ResumeError, check_resume_early
+from rt_avg.run.run_dir import RunDirectory, read_episodes
 from test_checkpoint import snapshot
 
 

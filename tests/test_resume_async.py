@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from helpers import HANG_S, ROOT, actor_pids, run_cli, wait_for
-from rt_avg.checkpoint import list_checkpoints
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.checkpoint import list_checkpoints
+from rt_avg.run.run_dir import read_episodes
 from test_checkpoint import snapshot
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

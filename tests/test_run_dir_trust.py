@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from helpers import quick_config, run_cli
-from rt_avg.inline import train_inline
+from rt_avg.run.inline import train_inline
 from test_checkpoint import snapshot
 
 
@@ -74,7 +74,7 @@ def test_the_python_api_imports_no_module_a_run_directory_names(planted, field, 
     import sys
 
     import rt_avg
-    from rt_avg.config import ConfigError
+    from rt_avg.core.config import ConfigError
 
     run, name, marker = planted
     monkeypatch.syspath_prepend(str(run.parent / "mods"))

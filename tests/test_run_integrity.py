@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, run_cli
-from rt_avg.checkpoint import list_checkpoints, load_checkpoint
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.checkpoint import list_checkpoints, load_checkpoint
+from rt_avg.run.run_dir import read_episodes
 
 BOUND_S = 240  # generous: a busy 2-core machine starting Ray, importing torch
 
@@ -234,7 +234,11 @@ def test_steps_per_second_after_a_resume_counts_the_resumed_part(tmp_path):
         steps_here = arrays["action_latency_us"].shape[0]  # one per step of this part
     assert timing["env_steps"] == 1200 and timing["start_step"] == 600 and steps_here == 600
     assert timing["env_steps_per_s"] * timing["wall_s"] == pytest.approx(steps_here)
-    assert timing["env_steps_per_s"] <= 1 / 0.001 * 1.01  # paced at dt 1 ms: never faster
+    # Paced at dt 1 ms: cycles of one episode are never closer than dt; a reset starts a new
+    # schedule (no catching up), so each episode ended in this part may save one period.
+    resets = sum(1 for e in read_episodes(run) if 600 < e["step"] < 1200)
+    fastest = steps_here / ((steps_here - 1 - resets) * 0.001)
+    assert timing["env_steps_per_s"] <= fastest * 1.01, (timing, resets)
     assert f"at {timing['env_steps_per_s']:.0f}/s" in res.stderr
 
 
@@ -296,7 +300,7 @@ def test_a_resume_of_a_run_still_starting_names_the_writer(tmp_path):
     window names the writer's pid instead of calling the folder 'not a run directory'."""
     import os
 
-    from rt_avg.run_dir import RunBusyError, RunDirectory, RunLock
+    from rt_avg.run.run_dir import RunBusyError, RunDirectory, RunLock
 
     run = tmp_path / "run"
     run.mkdir()

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from rt_avg.squashed_gaussian import SquashedGaussianHead, log_prob
+from rt_avg.nn.squashed_gaussian import SquashedGaussianHead, log_prob
 
 
 def test_log_prob_matches_change_of_variables():

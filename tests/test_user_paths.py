@@ -13,7 +13,7 @@ import pytest
 
 from helpers import quick_config, run_cli
 from rt_avg import cli
-from rt_avg.inline import train_inline
+from rt_avg.run.inline import train_inline
 from test_checkpoint import snapshot
 
 

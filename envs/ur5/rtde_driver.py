@@ -258,6 +258,7 @@ class RTDEDriver:
         self._async: _AsyncOp | None = None    # the script's move or stop thread, when one runs
         self._move_starts = 0                  # moves home started (a lost link restarts one)
         self._unready_since: float | None = None
+        self._prepare_failure = ""             # why the last preparation was refused
         self._program_down_since: float | None = None
         self._reupload_pending = False         # a protective stop ended the program
         self._uploaded_at: float | None = None
@@ -706,6 +707,7 @@ class RTDEDriver:
                 f"the control program on {self.host} could not be marked and armed (setWatchdog) "
                 f"within {PROGRAM_RESTART_WAIT_S:g} s; is it ur_rtde's control script?")
         if not at_rest(state):
+            self._prepare_failure = "the arm was not at rest"
             self._call(lambda: self._control.speedJ(ZERO.tolist(), self.stop_accel,
                                                     self.control_period_s))
             return False
@@ -714,6 +716,7 @@ class RTDEDriver:
                            watchdog_hz=1.0 / self.controller_watchdog_s, clock=self._clock,
                            period_s=self.control_period_s, timeout_s=_PREPARE_STEP_S)
         except (PrepareError, RuntimeError) as exc:
+            self._prepare_failure = str(exc)
             log.info("UR5: preparing the control program failed (%s); retrying", exc)
             return False
         self._mark, self._unready_since = mark, None
@@ -732,6 +735,7 @@ class RTDEDriver:
                     state = self._sample(now)
                     if self._program_running:
                         self._prepare(state, now)
+                        why = f"the last preparation failed: {self._prepare_failure}"
             except (URError, RuntimeError) as exc:
                 why = str(exc)
             if self._mark is None and self._clock.monotonic() > deadline:

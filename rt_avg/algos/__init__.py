@@ -20,7 +20,7 @@ from rt_avg.core import ConfigError
 if TYPE_CHECKING:
     import gymnasium as gym
 
-    from rt_avg.config import Config
+    from rt_avg.core.config import Config
     from rt_avg.core import Acting, Learner
 
 INCREMENTAL = {

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from rt_avg.analysis import stats
-from rt_avg.config import ConfigError
+from rt_avg.core.config import ConfigError
 
 IGNORED_KEYS = ("run.seed", "run.checkpoint_every", "run.keep_checkpoints",
                 "run.metrics_every", "run.torch_threads", "tracking.")
@@ -168,7 +168,7 @@ def finite(a: Any) -> np.ndarray:
 def _status(path: Path, planned: int) -> str | None:
     """The sweep record's status (``done``, ``stopped``, ``running``), else ``done`` when
     the final checkpoint exists; None otherwise."""
-    from rt_avg.checkpoint_files import latest_checkpoint  # no torch: a driver loads this
+    from rt_avg.run.checkpoint_files import latest_checkpoint  # no torch: a driver loads this
 
     record = path / TRIAL_RECORD
     if record.exists():
@@ -180,7 +180,7 @@ def _status(path: Path, planned: int) -> str | None:
 def load_run(path: Path | str, config: dict[str, Any] | None = None) -> Run:
     """Read one run directory.  ``config`` (plain nested data) stands in for a missing
     config.yaml: a sweep trial that has not started yet is a run with no episodes."""
-    from rt_avg.run_dir import RunDirectory, read_episodes, read_metrics
+    from rt_avg.run.run_dir import RunDirectory, read_episodes, read_metrics
 
     path = Path(path)
     rd = RunDirectory(path)

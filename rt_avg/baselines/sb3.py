@@ -1,7 +1,7 @@
 """Batch SAC, TD3 and PPO through Stable-Baselines3, on rt-avg's envs and run directory.
 
-The env is :func:`rt_avg.environments.make_env` (the same wrappers), every episode is
-reset with the run's per-episode seed (:func:`rt_avg.environments.episode_seed`, as the
+The env is :func:`rt_avg.core.environments.make_env` (the same wrappers), every episode is
+reset with the run's per-episode seed (:func:`rt_avg.core.environments.episode_seed`, as the
 incremental learners' runs), and the run directory is the common one: ``config.yaml``,
 ``episodes.csv`` (same columns), ``metrics.jsonl`` (SB3's ``train/...`` values as
 ``losses/...`` every ``run.metrics_every`` env steps) and ``checkpoints/step_<N>.pt``
@@ -40,15 +40,15 @@ import numpy as np
 import torch
 
 from rt_avg.baselines.state import load_model_state, model_state, replay_transitions
-from rt_avg.checkpoint import Checkpoint
-from rt_avg.config import Config, ConfigError
-from rt_avg.environments import episode_seed, make_env
-from rt_avg.inline import TrainResult
-from rt_avg.progress import Progress
-from rt_avg.resume import ResumeError, check_state, check_task, commit_resume, resume_checkpoint
-from rt_avg.run_dir import RunClaim, RunDirectory
-from rt_avg.shutdown import StopRequest
-from rt_avg.sink import LocalSink
+from rt_avg.run.checkpoint import Checkpoint
+from rt_avg.core.config import Config, ConfigError
+from rt_avg.core.environments import episode_seed, make_env
+from rt_avg.run.inline import TrainResult
+from rt_avg.run.progress import Progress
+from rt_avg.run.resume import ResumeError, check_state, check_task, commit_resume, resume_checkpoint
+from rt_avg.run.run_dir import RunClaim, RunDirectory
+from rt_avg.run.shutdown import StopRequest
+from rt_avg.run.sink import LocalSink
 
 DEFAULTS = {"sac": {"buffer_size": 1_000_000, "batch_size": 256, "learning_starts": 100},
             "td3": {"buffer_size": 1_000_000, "batch_size": 256, "learning_starts": 100},
@@ -151,7 +151,7 @@ def _sb3_callbacks(on_step: Callable[[int], bool], on_metrics: Callable[..., Non
 
 def check_model_state(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint, model: Any) -> None:
     """Raise ResumeError unless ``model`` (built from ``cfg``) can continue from ``ckpt``
-    (:func:`rt_avg.resume.check_state`: the task, the networks' shapes; and the replay
+    (:func:`rt_avg.run.resume.check_state`: the task, the networks' shapes; and the replay
     buffer must hold the saved transitions); on success the checkpoint's state is loaded
     into ``model``."""
     check_task(run_dir.load_config(), cfg, ckpt)
@@ -173,8 +173,8 @@ def check_model_state(run_dir: RunDirectory, cfg: Config, ckpt: Checkpoint, mode
 def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
               stop: StopRequest | None = None, progress: bool = True) -> TrainResult:
     """Train ``cfg.agent.algo`` (sac, td3 or ppo) for ``cfg.run.steps`` env steps inline,
-    writing ``run_path`` like :func:`rt_avg.inline.train_inline` (and, as it does, holding
-    the run directory for the whole run: :class:`rt_avg.run_dir.RunClaim`)."""
+    writing ``run_path`` like :func:`rt_avg.run.inline.train_inline` (and, as it does, holding
+    the run directory for the whole run: :class:`rt_avg.run.run_dir.RunClaim`)."""
     torch.set_num_threads(cfg.run.torch_threads)
     stop = stop if stop is not None else StopRequest()
     with RunClaim(run_path, resume) as claim:
@@ -188,7 +188,7 @@ def train_sb3(cfg: Config, run_path: Path, resume: bool = False,
                           ckpt.step if ckpt else 0, int(ckpt.env_loop["episode"]) if ckpt else 0)
         try:
             model = build_model(cfg, env)
-            if ckpt is not None:  # validate everything, then write (see rt_avg.resume)
+            if ckpt is not None:  # validate everything, then write (see rt_avg.run.resume)
                 check_model_state(run_dir, cfg, ckpt, model)
                 commit_resume(run_dir, cfg, ckpt)
             else:

@@ -25,8 +25,8 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from rt_avg.channels.latest import ChannelSpec, LatestChannel
-from rt_avg.channels.record import transition_dtype, weights_dtype
+from rt_avg.realtime.channels.latest import ChannelSpec, LatestChannel
+from rt_avg.realtime.channels.record import transition_dtype, weights_dtype
 
 HOPPER_OBS_DIM = 11
 HOPPER_ACT_DIM = 3

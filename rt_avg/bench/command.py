@@ -10,8 +10,8 @@ import argparse
 import json
 from typing import Any
 
-from rt_avg import config as C
-from rt_avg.config import Config, ConfigError
+from rt_avg.core import config as C
+from rt_avg.core.config import Config, ConfigError
 
 DEFAULT_ENV = "Hopper-v5"
 #: per-benchmark defaults of the flags left unset: (iterations, steps)
@@ -31,7 +31,7 @@ def _check_flags(args: argparse.Namespace) -> None:
 def job_config(args: argparse.Namespace, default_env: str | None) -> Config:
     """``--config`` (its own env unless ``--env`` is given), else the ready config of
     ``--env`` (or ``default_env``), else the embedded default job."""
-    from rt_avg.environments import validate_env_id
+    from rt_avg.core.environments import validate_env_id
 
     env = args.env or (None if args.config else default_env)
     if env is not None:

@@ -34,8 +34,8 @@ import numpy as np
 
 from rt_avg.bench.channel import cpus, measure_latency_us
 from rt_avg.bench.update import bench_update
-from rt_avg.channels import transition_dtype, weights_dtype
-from rt_avg.config import Config, save
+from rt_avg.realtime.channels import transition_dtype, weights_dtype
+from rt_avg.core.config import Config, save
 
 #: fraction of the cycle an action may take (p99): the rest belongs to the robot's I/O
 ACT_SHARE = 0.25

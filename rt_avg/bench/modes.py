@@ -18,10 +18,10 @@ from rt_avg import algos
 from rt_avg.actors.driver import train_realtime
 from rt_avg.actors.local_ray import init_ray, shutdown_ray
 from rt_avg.bench.cpu_share import RunCpuTime
-from rt_avg.config import Config
-from rt_avg.env_loop import EnvLoop
-from rt_avg.environments import make_env
-from rt_avg.policy import env_dims
+from rt_avg.core.config import Config
+from rt_avg.run.env_loop import EnvLoop
+from rt_avg.core.environments import make_env
+from rt_avg.nn.policy import env_dims
 
 MODE_KEYS = ("env_steps", "env_steps_per_s", "overruns", "updates", "learned_fraction")
 #: async env steps/s at dt = 0 should be at least this fraction of the inline acting-only rate

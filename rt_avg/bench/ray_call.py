@@ -8,7 +8,7 @@ import numpy as np
 import ray
 
 from rt_avg.actors.mailbox import MailboxWriter
-from rt_avg.channels import transition_dtype
+from rt_avg.realtime.channels import transition_dtype
 
 _WARMUP = 50
 

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 from rt_avg import algos
-from rt_avg.config import Config
+from rt_avg.core.config import Config
 from rt_avg.core import Transition
-from rt_avg.environments import make_env
-from rt_avg.policy import env_dims
-from rt_avg.metrics import percentiles_us
+from rt_avg.core.environments import make_env
+from rt_avg.nn.policy import env_dims
+from rt_avg.run.metrics import percentiles_us
 
 
 def bench_update(cfg: Config, iterations: int = 5000, warmup: int = 500) -> dict:

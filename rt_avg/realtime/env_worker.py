@@ -26,17 +26,17 @@ from typing import Any
 import numpy as np
 
 from rt_avg import algos
-from rt_avg.config import Config
-from rt_avg.channels import LatestReader, LatestWriter
-from rt_avg.channels.record import transition_fields
-from rt_avg.env_loop import EnvLoop
-from rt_avg.environments import make_env
-from rt_avg.finite import NonFiniteError, check_env_step, check_observation
-from rt_avg.policy import env_dims
-from rt_avg.pacing import Pacer
+from rt_avg.core.config import Config
+from rt_avg.realtime.channels import LatestReader, LatestWriter
+from rt_avg.realtime.channels.record import transition_fields
+from rt_avg.run.env_loop import EnvLoop
+from rt_avg.core.environments import make_env
+from rt_avg.core.finite import NonFiniteError, check_env_step, check_observation
+from rt_avg.nn.policy import env_dims
+from rt_avg.run.pacing import Pacer
 from rt_avg.core import RealtimeTask
 from rt_avg.realtime.timing import ENV_FIELDS, TimingBuffer
-from rt_avg.sink import Sink
+from rt_avg.run.sink import Sink
 
 
 class EnvWorker:

@@ -18,13 +18,13 @@ from typing import Any
 import torch
 
 from rt_avg import algos
-from rt_avg.channels import LatestChannel, LatestReader, LatestWriter
-from rt_avg.channels.record import transition_from_record
-from rt_avg.config import Config
-from rt_avg.finite import NonFiniteError
-from rt_avg.learn_step import LearnStep
+from rt_avg.realtime.channels import LatestChannel, LatestReader, LatestWriter
+from rt_avg.realtime.channels.record import transition_from_record
+from rt_avg.core.config import Config
+from rt_avg.core.finite import NonFiniteError
+from rt_avg.run.learn_step import LearnStep
 from rt_avg.realtime.timing import LEARNER_FIELDS, TimingBuffer
-from rt_avg.sink import Sink
+from rt_avg.run.sink import Sink
 
 
 class LearnerWorker:

@@ -16,7 +16,7 @@ that way stay in /dev/shm.  So the reaper sends SIGKILL to every process of this
 is one of Ray's (its command line is ``ray::...`` or runs a program from the ray package)
 and holds a file in the session directory (all of that session's do: their logs; someone's
 ``tail -f`` of a log does not qualify), waits until they are gone, and then unlinks the segments whose creator is dead
-(``rt_avg.channels.cleanup_stale``).  It imports nothing heavy until then: it costs a few
+(``rt_avg.realtime.channels.cleanup_stale``).  It imports nothing heavy until then: it costs a few
 MB for the length of the run.
 """
 
@@ -101,7 +101,7 @@ def reap(session_dir: str | None, package_dir: str, wait_s: float = 10.0
         if time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    from rt_avg.channels import cleanup_stale  # numpy and the rest only now
+    from rt_avg.realtime.channels import cleanup_stale  # numpy and the rest only now
 
     return len(killed), cleanup_stale()
 

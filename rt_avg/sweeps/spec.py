@@ -29,7 +29,7 @@ A sweep file (YAML)::
     sweep_dir: null                # default: runs/sweeps/<name>
     storage: auto                  # auto | shared | upload (see rt_avg/sweeps/tune.py)
 
-The file is parsed by the run-config machinery (:func:`rt_avg.config.build`) into the
+The file is parsed by the run-config machinery (:func:`rt_avg.core.config.build`) into the
 frozen :class:`SweepFile`, so types, ranges and unknown keys are checked the same way and
 errors name the field (``sweep.samples: got 0, allowed range is [1, inf]``).
 
@@ -62,8 +62,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rt_avg import config as C
-from rt_avg.config import Config, ConfigError, value_range
+from rt_avg.core import config as C
+from rt_avg.core.config import Config, ConfigError, value_range
 
 Storage = Literal["auto", "shared", "upload"]
 SchedulerName = Literal["asha", "median"]
@@ -377,10 +377,10 @@ def expand(spec: SweepSpec) -> tuple[Trial, ...]:
 def check_envs(trials: tuple[Trial, ...]) -> None:
     """Raise ConfigError for an env that ``rt-avg train`` would refuse, before any trial
     starts: each distinct env config is made once (and closed) as a trial would make it
-    (:func:`rt_avg.environments.make_env`: the id, its kwargs, a continuous action space);
+    (:func:`rt_avg.core.environments.make_env`: the id, its kwargs, a continuous action space);
     a robot task (``rt_avg/...``) is checked without being built, as train checks it
     before it connects."""
-    from rt_avg.environments import make_env, validate_env_config
+    from rt_avg.core.environments import make_env, validate_env_config
 
     seen: set[str] = set()
     for t in trials:

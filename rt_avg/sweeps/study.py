@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rt_avg import algos
-from rt_avg import config as C
+from rt_avg.core import config as C
 from rt_avg.analysis.study import STUDY_FILE
-from rt_avg.config import ConfigError, value_range
+from rt_avg.core.config import ConfigError, value_range
 from rt_avg.sweeps import spec as sweep_spec
 
 StudyName = Literal["buffer-size", "incremental", "ablation"]

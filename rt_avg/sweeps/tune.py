@@ -1,6 +1,6 @@
 """``rt-avg sweep``: run a sweep file's trials with Ray Tune on whatever cluster Ray is on.
 
-Each trial is one inline-mode training run (``rt_avg.inline.train_inline``, or
+Each trial is one inline-mode training run (``rt_avg.run.inline.train_inline``, or
 ``rt_avg.baselines.sb3.train_sb3`` for the batch learners) of one configuration with one
 seed, using ``resources.cpu`` CPUs (default 1).  The sweep directory::
 
@@ -60,9 +60,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from rt_avg.actors.local_ray import init_ray, shutdown_ray
 from rt_avg.analysis import stats
 from rt_avg.analysis.runs import SWEEP_FILE, TRIAL_RECORD, load_run
-from rt_avg.config import ConfigError
-from rt_avg.run_dir import RunDirectory
-from rt_avg.shutdown import StopRequest
+from rt_avg.core.config import ConfigError
+from rt_avg.run.run_dir import RunDirectory
+from rt_avg.run.shutdown import StopRequest
 from rt_avg.sweeps import spec as sweep_spec
 UPLOADED = ("config.yaml", "episodes.csv", "metrics.jsonl", "timing.json", TRIAL_RECORD)
 """Run-directory files an upload-mode trial sends to the driver's node (with the final
@@ -141,7 +141,7 @@ class _TrialStore:
         appears only with everything else), then drop the scratch folder."""
         if self.shared:
             return
-        from rt_avg.checkpoint import latest_checkpoint
+        from rt_avg.run.checkpoint import latest_checkpoint
 
         files = [self.run_path / n for n in UPLOADED[:-1]]
         ckpt = latest_checkpoint(self.run_path / "checkpoints")
@@ -262,8 +262,8 @@ class _Reporter:
 
 def run_trial(config: dict[str, Any], ctx: SweepContext) -> None:
     """Tune function trainable: train one trial (or resume it, or report it if done)."""
-    from rt_avg.checkpoint import latest_checkpoint
-    from rt_avg.config import from_dict
+    from rt_avg.run.checkpoint import latest_checkpoint
+    from rt_avg.core.config import from_dict
     from rt_avg.api import inline_runner
 
     trial_id = config["trial_id"]
@@ -392,25 +392,53 @@ class _NotesStops:
 
 
 class _ASHA(_NotesStops, ASHAScheduler):
-    """ASHA whose rungs survive a resumed sweep: each result is kept in the sweep
-    directory and replayed into the rungs the first time a resumed driver sees a result."""
+    """ASHA whose rungs survive a resumed sweep.  The first time a resumed driver sees a
+    result, the rungs are rebuilt from two sources: the results the earlier driver saw (kept
+    in the sweep directory as they arrive) and the run directories in the sweep directory,
+    from which each trial's report at every ``report_every`` steps is computed again (the
+    reports are a function of ``episodes.csv``, so this recovers the results a driver
+    interrupted right after a trial's end never processed)."""
 
     _replayed = False
+    report_every: int | None = None
+    planned_steps: dict[str, int] = {}  # our trial id -> run.steps
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         path = Path(self.sweep_root) / RESULTS_FILE
         if not self._replayed:
             self._replayed = True
-            if path.exists():
-                bracket = self._brackets[0]
-                for line in path.read_text().splitlines():
-                    tid, t, value = json.loads(line)
-                    if value is not None:
-                        bracket.on_result(_TrialId(tid), t, self._metric_op * value)
+            self._replay(path, tune_controller)
         if TIME_ATTR in result and result.get(METRIC) is not None:
             with open(path, "a") as f:
                 f.write(json.dumps([trial.trial_id, result[TIME_ATTR], result[METRIC]]) + "\n")
         return super().on_trial_result(tune_controller, trial, result)
+
+    def _replay(self, path: Path, tune_controller: Any) -> None:
+        bracket = self._brackets[0]
+        seen: list[tuple[str, int, float]] = []
+        if path.exists():
+            for line in path.read_text().splitlines():
+                tid, t, value = json.loads(line)
+                seen.append((tid, int(t), value))
+        for trial in tune_controller.get_trials():
+            ours = str(trial.config.get("trial_id", ""))
+            seen.extend((trial.trial_id, m, value) for m, value in self._reports_on_disk(ours))
+        # A rung keeps the first result it sees of a trial (a duplicate is skipped), and
+        # each result lands on the highest rung it reaches: replay in step order.
+        for tid, t, value in sorted(seen, key=lambda r: r[1]):
+            if value is not None:
+                bracket.on_result(_TrialId(tid), t, self._metric_op * value)
+
+    def _reports_on_disk(self, trial_id: str) -> list[tuple[int, float | None]]:
+        """The reports the trial made (or would have made) so far, from its run directory in
+        the sweep directory; none when it is elsewhere (upload mode) or not started."""
+        planned = self.planned_steps.get(trial_id)
+        run_path = Path(self.sweep_root) / "runs" / trial_id
+        if not self.report_every or planned is None or not run_path.is_dir():
+            return []
+        ends, returns, step = _read_progress(run_path)
+        return [(m, _number(stats.final_return(ends, returns, m)))
+                for m in range(self.report_every, min(step, planned - 1) + 1, self.report_every)]
 
 
 @dataclass(frozen=True)
@@ -439,6 +467,9 @@ def _scheduler(spec: sweep_spec.SweepSpec, trials: tuple[sweep_spec.Trial, ...],
     else:
         scheduler = _MedianStopping(**common)
     scheduler.sweep_root = str(root)
+    if isinstance(scheduler, _ASHA):
+        scheduler.report_every = spec.file.report_every
+        scheduler.planned_steps = {t.trial_id: t.config.run.steps for t in trials}
     return scheduler
 
 

@@ -1,5 +1,5 @@
 """Independent autograd pieces for checking learners on tiny networks: a functional copy
-of an rt_avg.networks.MLP, the squashed Gaussian written out, and Adam's first step.
+of an rt_avg.nn.networks.MLP, the squashed Gaussian written out, and Adam's first step.
 
 Nothing here calls the project's learners or references; only the starting weights are
 read from the learner under test.

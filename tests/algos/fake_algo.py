@@ -13,10 +13,10 @@ from typing import Any
 import torch
 
 from rt_avg.algos import Algorithm
-from rt_avg.config import Config
+from rt_avg.core.config import Config
 from rt_avg.core import Transition
-from rt_avg.networks import build_actor
-from rt_avg.policy import learner_policy
+from rt_avg.nn.networks import build_actor
+from rt_avg.nn.policy import learner_policy
 
 
 class FakeLearner:

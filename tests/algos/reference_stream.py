@@ -11,12 +11,12 @@ import numpy as np
 import torch
 
 from rt_avg.core import Transition
-from rt_avg.normalization import ObservationNormalizer
+from rt_avg.nn.normalization import ObservationNormalizer
 
 
 def pendulum_stream(steps: int, actor, head, stale_every: int = 7,
                     seed: int = 0) -> Iterator[Transition]:
-    """Transitions whose actions ``actor`` (an rt_avg.networks.MLP) samples through ``head``
+    """Transitions whose actions ``actor`` (an rt_avg.nn.networks.MLP) samples through ``head``
     at the time they are drawn; yields them one by one so the caller updates in between."""
     env = gym.make("InvertedPendulum-v5", max_episode_steps=6)
     norm = ObservationNormalizer(env.observation_space.shape[0])

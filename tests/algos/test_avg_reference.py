@@ -13,9 +13,9 @@ import torch
 
 from rt_avg.algos.avg.learner import AVGLearner
 from rt_avg.algos.avg.reference import ReferenceAVG
-from rt_avg.config import AgentConfig
+from rt_avg.core.config import AgentConfig
 from rt_avg.core import Transition
-from rt_avg.normalization import ObservationNormalizer
+from rt_avg.nn.normalization import ObservationNormalizer
 
 RTOL = 1e-6
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rt_avg.adam import FlatAdam
-from rt_avg.config import AgentConfig
+from rt_avg.nn.adam import FlatAdam
+from rt_avg.core.config import AgentConfig
 from rt_avg.algos.avg.learner import AVGLearner
 from rt_avg.core import Transition
 
@@ -174,7 +174,7 @@ def test_flat_adam_matches_torch_adam(beta1):
 @pytest.mark.parametrize("activation", ["leaky_relu", "relu", "tanh"])
 @pytest.mark.parametrize("norm", [True, False])
 def test_mlp_backward_matches_autograd(activation, norm):
-    from rt_avg.networks import MLP
+    from rt_avg.nn.networks import MLP
 
     torch.manual_seed(1)
     net = MLP(4, (6, 5), (3,), activation, norm)

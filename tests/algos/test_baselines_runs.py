@@ -8,11 +8,11 @@ import ray
 import torch
 
 from helpers import quick_config
-from rt_avg import config as C
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
-from rt_avg.evaluate import evaluate
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes, read_metrics
+from rt_avg.core import config as C
+from rt_avg.run.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.run.evaluate import evaluate
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_episodes, read_metrics
 
 ALGOS = ["iac", "sac1"]
 

@@ -11,7 +11,7 @@ from autograd_nets import float64  # noqa: F401
 from reference_stream import assert_same_params, count_ends, pendulum_stream
 from rt_avg.algos.iac.learner import IACLearner
 from rt_avg.algos.iac.reference import ReferenceIAC
-from rt_avg.config import AgentConfig
+from rt_avg.core.config import AgentConfig
 
 pytestmark = pytest.mark.usefixtures("float64")
 RTOL = 1e-6

@@ -13,12 +13,12 @@ import torch
 from fake_algo import FakeLearner
 from helpers import quick_config
 from rt_avg import algos
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
-from rt_avg.config import ConfigError
+from rt_avg.run.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.core.config import ConfigError
 from rt_avg.core import Acting, Learner
-from rt_avg.evaluate import evaluate
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes, read_metrics
+from rt_avg.run.evaluate import evaluate
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_episodes, read_metrics
 
 FAKE = "fake_algo:ALGORITHM"
 

@@ -12,7 +12,7 @@ from autograd_nets import float64  # noqa: F401
 from reference_stream import assert_same_params, count_ends, pendulum_stream
 from rt_avg.algos.sac1.learner import SAC1Learner
 from rt_avg.algos.sac1.reference import ReferenceSAC1
-from rt_avg.config import AgentConfig, Sac1Config
+from rt_avg.core.config import AgentConfig, Sac1Config
 
 pytestmark = pytest.mark.usefixtures("float64")
 RTOL = 1e-6

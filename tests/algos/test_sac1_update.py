@@ -16,7 +16,7 @@ from autograd_nets import float64  # noqa: F401
 from autograd_nets import (adam_first_step, f64, flat, forward, gaussian, leaves, log_pi,
                            perturb, scaler_sigma)
 from rt_avg.algos.sac1.learner import SAC1Learner
-from rt_avg.config import AgentConfig, Sac1Config
+from rt_avg.core.config import AgentConfig, Sac1Config
 from rt_avg.core import Transition
 
 OBS, ACT = 3, 2

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from rt_avg.analysis.report import make_report
-from rt_avg.config import Config
-from rt_avg.run_dir import RunDirectory, RunLog
+from rt_avg.core.config import Config
+from rt_avg.run.run_dir import RunDirectory, RunLog
 
 
 def _run(path, seed=0, steps=1000, final=100.0, timing=False, **sections):

@@ -14,10 +14,10 @@ from final_return_by_hand import run_final_return
 from rt_avg.analysis.report import make_report
 from rt_avg.api import inline_runner
 from rt_avg.baselines.sb3 import build_model, resolved, train_sb3
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
-from rt_avg.config import Config, ConfigError, from_dict
-from rt_avg.environments import make_env
-from rt_avg.run_dir import EPISODE_FIELDS, read_episodes, read_metrics
+from rt_avg.run.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.core.config import Config, ConfigError, from_dict
+from rt_avg.core.environments import make_env
+from rt_avg.run.run_dir import EPISODE_FIELDS, read_episodes, read_metrics
 
 pytest.importorskip("stable_baselines3")
 pytestmark = pytest.mark.slow
@@ -162,7 +162,7 @@ def test_batch_learners_run_inline_only():
 
 @pytest.mark.parametrize("algo", ["sac", "td3", "ppo"])
 def test_eval_runs_the_batch_learners_deterministic_policy(runs, algo):
-    from rt_avg.evaluate import evaluate
+    from rt_avg.run.evaluate import evaluate
 
     first = evaluate(runs[(algo, 1)], episodes=2)
     again = evaluate(runs[(algo, 1)], episodes=2)

@@ -11,9 +11,9 @@ import pytest
 
 from helpers import run_cli
 from rt_avg.baselines.sb3 import train_sb3
-from rt_avg.checkpoint import latest_checkpoint, load_checkpoint
-from rt_avg.config import Config, load
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.checkpoint import latest_checkpoint, load_checkpoint
+from rt_avg.core.config import Config, load
+from rt_avg.run.run_dir import read_episodes
 from test_checkpoint import snapshot
 
 pytest.importorskip("stable_baselines3")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from rt_avg.channels import ChannelSpec, LatestChannel, list_segments
+from rt_avg.realtime.channels import ChannelSpec, LatestChannel, list_segments
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT = f"import sys; sys.path.insert(0, {HERE!r}); import channel_workers; channel_workers.main(sys.argv[1:])"

@@ -11,7 +11,7 @@ import pytest
 from channel_workers import shm_prefix  # noqa: F401  (fixture)
 from helpers import HANG_S
 
-from rt_avg.channels import (
+from rt_avg.realtime.channels import (
     ChannelError,
     ChannelSpec,
     LatestChannel,
@@ -21,7 +21,7 @@ from rt_avg.channels import (
     transition_dtype,
     weights_dtype,
 )
-from rt_avg.channels.latest import HEADER_BYTES, SLOT_PREFIX_BYTES
+from rt_avg.realtime.channels.latest import HEADER_BYTES, SLOT_PREFIX_BYTES
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def test_corrupt_or_torn_slot_is_rejected(channel: LatestChannel, shm_prefix: st
 
 
 def test_slot_not_yet_visible_returns_older_or_none(channel: LatestChannel) -> None:
-    from rt_avg.channels.latest import _I64, HEAD_SEQ_OFFSET
+    from rt_avg.realtime.channels.latest import _I64, HEAD_SEQ_OFFSET
 
     channel.write(reward=1.0)
     reader = LatestChannel.attach(channel.spec)

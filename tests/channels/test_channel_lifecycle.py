@@ -21,7 +21,7 @@ from channel_workers import (  # noqa: F401  (shm_prefix is a fixture)
     stress_fields,
 )
 
-from rt_avg.channels import LatestChannel, cleanup_stale, list_segments
+from rt_avg.realtime.channels import LatestChannel, cleanup_stale, list_segments
 
 
 def _run(mode: str, *args: object) -> dict:

@@ -20,7 +20,7 @@ from rt_avg.actors.mailbox import (  # noqa: E402
     current_node_id,
     open_channel,
 )
-from rt_avg.channels import (  # noqa: E402
+from rt_avg.realtime.channels import (  # noqa: E402
     LatestChannel,
     LatestReader,
     LatestWriter,
@@ -86,7 +86,7 @@ class _Reader:
 
     def pids(self) -> list[int]:
         """This worker and its children (a resource tracker, if anything started one)."""
-        from rt_avg.footprint import process_tree
+        from rt_avg.bench.footprint import process_tree
 
         return process_tree(os.getpid())
 
@@ -100,7 +100,7 @@ class _Writer:
     """Creates a channel inside a Ray worker, as the EnvActor does."""
 
     def __init__(self, reader_node_id: str, writer_node_id: str | None = None) -> None:
-        from rt_avg.channels import transition_dtype
+        from rt_avg.realtime.channels import transition_dtype
 
         self.writer = open_channel(
             transition_dtype(11, 3), reader_node_id=reader_node_id, writer_node_id=writer_node_id, label="ray"

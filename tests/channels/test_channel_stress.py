@@ -23,7 +23,7 @@ from channel_workers import (  # noqa: F401  (shm_prefix is a fixture)
 )
 
 from helpers import HANG_S
-from rt_avg.channels import LatestChannel, list_segments
+from rt_avg.realtime.channels import LatestChannel, list_segments
 
 
 def _run_stress(

@@ -33,7 +33,7 @@ from rt_avg.envs.create2.reset import KEEP_AWAKE_S
 from rt_avg.envs.create2.sim import ArenaConfig
 from rt_avg.envs.create2.task import CreateMoverEnv
 from rt_avg.core import RealtimeTask, ResetInterrupted
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.run_dir import read_episodes
 
 FORWARD = np.array([150.0, 150.0], dtype=np.float32)
 OPEN_ARENA = ArenaConfig(start_pose=(1250.0, 1000.0, 0.0), light_noise_std=0.0, dock_wall=None)

@@ -6,9 +6,9 @@ import pytest
 import ray
 
 from rt_avg.actors.driver import train_realtime
-from rt_avg import config as C
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes
+from rt_avg.core import config as C
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_episodes
 
 ROBOTS = {"ur5_reacher2": 250, "create2_mover": 120}
 

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import ROOT, run_cli
 from rt_avg.envs.ur5.wire import free_loopback_host
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.run_dir import read_episodes
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from rt_avg import config as C
-from rt_avg.config import ConfigError
-from rt_avg.environments import make_env
+from rt_avg.core import config as C
+from rt_avg.core.config import ConfigError
+from rt_avg.core.environments import make_env
 from rt_avg.envs.ur5 import rtde_driver
 from rt_avg.envs.ur5.clock import MonotonicClock
 from rt_avg.envs.ur5.driver import URConnectionError, URError, URProgramStoppedError, URSafetyError

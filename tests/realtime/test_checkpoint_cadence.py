@@ -5,8 +5,8 @@ import ray
 
 from helpers import quick_config
 from rt_avg.actors.driver import train_realtime
-from rt_avg.checkpoint import list_checkpoints, load_checkpoint
-from rt_avg.inline import train_inline
+from rt_avg.run.checkpoint import list_checkpoints, load_checkpoint
+from rt_avg.run.inline import train_inline
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -7,11 +7,11 @@ import gymnasium as gym
 import numpy as np
 
 from helpers import HANG_S, quick_config, wait_for
-from rt_avg.channels import LatestChannel, transition_dtype
-from rt_avg.env_loop import EnvLoop
+from rt_avg.realtime.channels import LatestChannel, transition_dtype
+from rt_avg.run.env_loop import EnvLoop
 from rt_avg.realtime.env_worker import EnvWorker
 from rt_avg.core import ResetInterrupted
-from rt_avg.channels import weights_dtype
+from rt_avg.realtime.channels import weights_dtype
 
 
 class ListSink:

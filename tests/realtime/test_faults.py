@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from helpers import HANG_S, ROOT, actor_pids, process_start, segments_of, wait_for
-from rt_avg.checkpoint import list_checkpoints, load_checkpoint
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.checkpoint import list_checkpoints, load_checkpoint
+from rt_avg.run.run_dir import read_episodes
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -106,7 +106,7 @@ def _cmdline(pid):
 
 def test_sigkilled_driver_leaves_nothing_behind_and_resume_continues(tmp_path):
     from helpers import run_cli
-    from rt_avg.footprint import process_tree
+    from rt_avg.bench.footprint import process_tree
 
     run = tmp_path / "run"
     proc = _start(run)

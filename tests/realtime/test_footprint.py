@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rt_avg.footprint import by_role, process_tree, pss_kb, sum_pss_mb, tree_footprint
+from rt_avg.bench.footprint import by_role, process_tree, pss_kb, sum_pss_mb, tree_footprint
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc only")
 

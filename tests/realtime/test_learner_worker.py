@@ -6,8 +6,8 @@ import numpy as np
 
 from helpers import HANG_S, quick_config, wait_for
 from test_env_worker import ListSink
-from rt_avg.channels import LatestChannel, transition_dtype
-from rt_avg.channels import weights_dtype
+from rt_avg.realtime.channels import LatestChannel, transition_dtype
+from rt_avg.realtime.channels import weights_dtype
 from rt_avg.realtime.learner_worker import LearnerWorker
 
 OBS, ACT = 4, 1

@@ -9,7 +9,7 @@ import pytest
 import ray
 
 from rt_avg.actors.local_ray import helper_pids, init_ray, shutdown_ray
-from rt_avg.footprint import process_tree
+from rt_avg.bench.footprint import process_tree
 
 pytestmark = [pytest.mark.ray, pytest.mark.skipif(not sys.platform.startswith("linux"),
                                                    reason="/proc")]

@@ -8,9 +8,9 @@ import ray
 
 from helpers import actor_pids, quick_config, segments_of
 from rt_avg.actors.driver import train_realtime
-from rt_avg.checkpoint import list_checkpoints
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes, read_metrics
+from rt_avg.run.checkpoint import list_checkpoints
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_episodes, read_metrics
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ from ray.cluster_utils import Cluster
 
 from helpers import quick_config
 from rt_avg.actors.driver import train_realtime
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.run_dir import read_episodes
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -50,7 +50,7 @@ def test_a_local_ray_holds_the_robot_resource(tmp_path):
 
 
 def test_a_cluster_without_the_robot_resource_is_a_clear_error(tmp_path):
-    from rt_avg.config import ConfigError
+    from rt_avg.core.config import ConfigError
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:

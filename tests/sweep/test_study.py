@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from final_return_by_hand import run_final_return
-from rt_avg.config import ConfigError
+from rt_avg.core.config import ConfigError
 from rt_avg.sweeps import spec as sweep_spec
 from rt_avg.sweeps import study as S
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from rt_avg.sweeps import spec as S
-from rt_avg.config import ConfigError
+from rt_avg.core.config import ConfigError
 
 sweep = pytest.importorskip("rt_avg.sweeps.tune")
 

@@ -22,7 +22,7 @@ import yaml
 
 from guide import head_resources
 from helpers import HANG_S, ROOT, wait_for
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.run_dir import read_episodes
 from rt_avg.analysis.runs import TRIAL_RECORD
 from rt_avg.analysis.sweep_summary import main_summary
 
@@ -134,7 +134,7 @@ def test_sweep_spreads_over_two_nodes_and_is_summarised(cluster, tmp_path):
 
 def test_upload_storage_sends_results_to_the_driver_node(cluster, tmp_path):
     from rt_avg.sweeps.tune import run_sweep
-    from rt_avg.evaluate import evaluate
+    from rt_avg.run.evaluate import evaluate
 
     c, _ = cluster
     spec = write_spec(tmp_path, "upload", steps=1000, lrs=(3e-4,), storage="upload")

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from rt_avg.sweeps import spec as S
-from rt_avg.config import ConfigError
+from rt_avg.core.config import ConfigError
 
 
 def _spec(**fields):
@@ -135,7 +135,7 @@ def test_published_search_space_file():
                        "dog_run"]),
 ])
 def test_replication_files_cover_every_ready_config(name, bases):
-    from rt_avg.config import load
+    from rt_avg.core.config import load
 
     spec = S.load(name)
     trials = S.expand(spec)

@@ -9,8 +9,8 @@ import pytest
 from rt_avg.analysis import aggregate, stats
 from rt_avg.analysis import sweep_summary as M
 from rt_avg.analysis.runs import TRIAL_RECORD
-from rt_avg.config import Config, ConfigError, to_dict
-from rt_avg.run_dir import RunDirectory, RunLog
+from rt_avg.core.config import Config, ConfigError, to_dict
+from rt_avg.run.run_dir import RunDirectory, RunLog
 from rt_avg.sweeps import spec as S
 
 

@@ -13,7 +13,7 @@ from rt_avg.analysis.report import main_report, make_report
 from rt_avg.analysis.runs import RunDataError
 from final_return_by_hand import curve as curve_by_hand
 from final_return_by_hand import run_final_return
-from rt_avg.run_dir import read_episodes
+from rt_avg.run.run_dir import read_episodes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -11,10 +11,10 @@ import pytest
 from final_return_by_hand import run_final_return
 
 from tracking_runs import tiny_config
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import read_episodes, read_metrics
-from rt_avg.tracking.wandb_reader import find_run_file, read_finished_run
-from rt_avg.tracking.wandb_tracker import WandbTracker
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import read_episodes, read_metrics
+from rt_avg.run.tracking.wandb_reader import find_run_file, read_finished_run
+from rt_avg.run.tracking.wandb_tracker import WandbTracker
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_a_failing_wandb_init_does_not_stop_training(tmp_path, monkeypatch, caps
 
 
 def test_sync_command_names_the_offline_run(tracked):
-    from rt_avg.tracking.wandb_tracker import sync_command
+    from rt_avg.run.tracking.wandb_tracker import sync_command
 
     path, _ = tracked
     run_file = find_run_file(path)
@@ -137,8 +137,8 @@ def test_sync_command_names_the_offline_run(tracked):
 
 
 def test_resumed_run_keeps_its_wandb_run_id(tmp_path):
-    from rt_avg.config import Config
-    from rt_avg.inline import train_inline
+    from rt_avg.core.config import Config
+    from rt_avg.run.inline import train_inline
 
     cfg = Config().replace(run={"steps": 300, "seed": 0, "checkpoint_every": 10**9,
                                 "metrics_every": 100},

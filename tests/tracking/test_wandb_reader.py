@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rt_avg.tracking.wandb_reader import (BLOCK_BYTES, WandbFileError, find_run_file,
+from rt_avg.run.tracking.wandb_reader import (BLOCK_BYTES, WandbFileError, find_run_file,
                                  iter_record_bytes, read_finished_run, read_run)
 
 

@@ -12,10 +12,10 @@ import time
 import pytest
 
 from tracking_runs import tiny_config
-from rt_avg.inline import train_inline
-from rt_avg.run_dir import RunDirectory, read_episodes, read_metrics
-from rt_avg.tracking.wandb_reader import read_finished_run
-from rt_avg.tracking.wandb_tracker import decide_mode, has_api_key
+from rt_avg.run.inline import train_inline
+from rt_avg.run.run_dir import RunDirectory, read_episodes, read_metrics
+from rt_avg.run.tracking.wandb_reader import read_finished_run
+from rt_avg.run.tracking.wandb_tracker import decide_mode, has_api_key
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, refused at once
 

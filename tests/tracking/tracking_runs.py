@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rt_avg.config import Config
+from rt_avg.core.config import Config
 
 
 def tiny_config(seed: int = 0, wandb: bool = False, mode: str = "offline", **sections) -> Config:

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import torch
 
-from rt_avg.adam import FlatAdam
-from rt_avg.config import AgentConfig
+from rt_avg.nn.adam import FlatAdam
+from rt_avg.core.config import AgentConfig
 from rt_avg.core import Transition
-from rt_avg.networks import MLP
-from rt_avg.normalization import TDErrorScaler
-from rt_avg.noise import NoiseStream
-from rt_avg.networks import build_actor, build_critic
-from rt_avg.squashed_gaussian import SquashedGaussianHead
+from rt_avg.nn.networks import MLP
+from rt_avg.nn.normalization import TDErrorScaler
+from rt_avg.nn.noise import NoiseStream
+from rt_avg.nn.networks import build_actor, build_critic
+from rt_avg.nn.squashed_gaussian import SquashedGaussianHead
 
 
 def update_metrics(q: float, delta: float, sigma: float, log_prob: float, eta: float,
@@ -116,15 +116,15 @@ class AVGLearner:
         q_actor = q_all[2] if stale else q0
         if stale:
             dq_dx = self.critic.backward(self._one, c_cache, row=2, input_grad=True,
-                                         out_dot=q_actor - self._critic_out_bias[0])
+                                         g_dot_features=q_actor - self._critic_out_bias[0])
         grad_x = self.critic.backward(self._one, c_cache, row=0,
                                       scale=-2.0 * delta / (sigma * sigma), input_grad=not stale,
-                                      out_dot=q0 - self._critic_out_bias[0])
+                                      g_dot_features=q0 - self._critic_out_bias[0])
         if not stale:
             dq_dx = grad_x
         g_out = self.head.actor_loss_grad(sampled, eps, dq_dx[0, n:].tolist(), eta)
         self._g_out.numpy()[0] = g_out
-        self.actor.backward(self._g_out, a_cache, row=0, out_dot=sum(
+        self.actor.backward(self._g_out, a_cache, row=0, g_dot_features=sum(
             g * (o - b) for g, o, b in zip(g_out, rows[0], self._actor_out_bias)))
 
         self.critic_opt.step()

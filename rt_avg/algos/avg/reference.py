@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rt_avg.config import AgentConfig
+from rt_avg.core.config import AgentConfig
 from rt_avg.core import Transition
-from rt_avg.noise import NoiseStream
-from rt_avg.normalization import TDErrorScaler
+from rt_avg.nn.noise import NoiseStream
+from rt_avg.nn.normalization import TDErrorScaler
 
 
 class Net(nn.Module):

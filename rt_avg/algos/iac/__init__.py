@@ -16,15 +16,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rt_avg.algos import Algorithm
-from rt_avg.config import Config
-from rt_avg.policy import learner_policy
+from rt_avg.core.config import Config
+from rt_avg.nn.policy import learner_policy
 
 if TYPE_CHECKING:
     from rt_avg.algos.iac.learner import IACLearner
 
 
 def make_learner(cfg: Config, obs_dim: int, act_dim: int) -> "IACLearner":
-    # Imported here: torch is loaded only in the process that learns (see rt_avg.acting_net).
+    # Imported here: torch is loaded only in the process that learns (see rt_avg.nn.acting_net).
     from rt_avg.algos.iac.learner import IACLearner
 
     return IACLearner(obs_dim, act_dim, cfg.agent, cfg.run.seed)

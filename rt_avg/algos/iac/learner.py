@@ -15,7 +15,7 @@ likelihood-ratio, gradient) and eps = (u - mu) / std:
     d log pi / d log std = eps^2 - 1,        d H / d log std = 1
 
 so the actor's output gradient is a few float operations and one hand-written backward
-pass (rt_avg.networks) finishes the job.  Both losses use the pre-update parameters.
+pass (rt_avg.nn.networks) finishes the job.  Both losses use the pre-update parameters.
 
 The executed action A and its noise eps come from the acting policy.  When that policy held
 the learner's own weights (inline, sequential) u = mu + std * eps exactly.  When it was
@@ -30,14 +30,14 @@ from typing import Any, Sequence
 
 import torch
 
-from rt_avg.adam import FlatAdam
+from rt_avg.nn.adam import FlatAdam
 from rt_avg.algos.iac.reference import ATANH_LIMIT
-from rt_avg.config import AgentConfig
+from rt_avg.core.config import AgentConfig
 from rt_avg.core import Transition
-from rt_avg.networks import MLP
-from rt_avg.normalization import TDErrorScaler
-from rt_avg.networks import build_actor
-from rt_avg.squashed_gaussian import HeadSample, SquashedGaussianHead
+from rt_avg.nn.networks import MLP
+from rt_avg.nn.normalization import TDErrorScaler
+from rt_avg.nn.networks import build_actor
+from rt_avg.nn.squashed_gaussian import HeadSample, SquashedGaussianHead
 
 
 GAUSS_ENTROPY = 0.5 * (1.0 + math.log(2.0 * math.pi))

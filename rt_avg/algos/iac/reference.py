@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch.distributions import Normal
 
 from rt_avg.algos.avg.reference import Net
-from rt_avg.config import AgentConfig
+from rt_avg.core.config import AgentConfig
 from rt_avg.core import Transition
-from rt_avg.normalization import TDErrorScaler
+from rt_avg.nn.normalization import TDErrorScaler
 
 ATANH_LIMIT = 1.0 - 1e-6
 """A stale executed action is read back as u = atanh(A) with |A| clipped to this (|u| <= 7.25)."""

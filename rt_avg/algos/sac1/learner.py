@@ -16,8 +16,8 @@ weights were older (async) the critics are evaluated at the executed action, who
 these are; the actor resamples in any case.
 
 The gradient of min(Q1, Q2) goes to the smaller one (Q1 on a tie).  The actor's output
-gradient is the same expression as AVG's (rt_avg.squashed_gaussian) with eta = alpha; the
-networks' backward passes are hand-written (rt_avg.networks).
+gradient is the same expression as AVG's (rt_avg.nn.squashed_gaussian) with eta = alpha; the
+networks' backward passes are hand-written (rt_avg.nn.networks).
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from typing import Any
 
 import torch
 
-from rt_avg.adam import FlatAdam
+from rt_avg.nn.adam import FlatAdam
 from rt_avg.algos.iac.learner import load_parts_state, parts_state
-from rt_avg.config import AgentConfig, Sac1Config
+from rt_avg.core.config import AgentConfig, Sac1Config
 from rt_avg.core import Transition
-from rt_avg.networks import MLP, ForwardCache
-from rt_avg.noise import NoiseStream
-from rt_avg.normalization import TDErrorScaler
-from rt_avg.networks import build_actor, build_critic
-from rt_avg.squashed_gaussian import SquashedGaussianHead
+from rt_avg.nn.networks import MLP, ForwardCache
+from rt_avg.nn.noise import NoiseStream
+from rt_avg.nn.normalization import TDErrorScaler
+from rt_avg.nn.networks import build_actor, build_critic
+from rt_avg.nn.squashed_gaussian import SquashedGaussianHead
 
 
 class SAC1Learner:
@@ -104,7 +104,7 @@ class SAC1Learner:
         q_exec = self._q(self.critics, t.obs, t.action if stale else executed.action)
         for net, opt, (q, cache) in zip(self.critics, self.critic_opts, q_exec):
             net.backward(self._one, cache, row=0, scale=2.0 * (q - y) / (sigma * sigma),
-                         out_dot=q - net.out.bias.item())
+                         g_dot_features=q - net.out.bias.item())
             opt.step()
 
         # Actor through the smaller updated critic at A~ (its parameter gradient written by
@@ -113,10 +113,10 @@ class SAC1Learner:
         i = 0 if q_new[0][0] <= q_new[1][0] else 1
         q_min, cache = q_new[i]
         dq_dx = self.critics[i].backward(self._one, cache, row=0, input_grad=True,
-                                         out_dot=q_min - self.critics[i].out.bias.item())
+                                         g_dot_features=q_min - self.critics[i].out.bias.item())
         g_out = self.head.actor_loss_grad(new, eps_actor, dq_dx[0, n:].tolist(), alpha)
         self._g_out.numpy()[0] = g_out
-        self.actor.backward(self._g_out, a_cache, row=0, out_dot=sum(
+        self.actor.backward(self._g_out, a_cache, row=0, g_dot_features=sum(
             g * (o - b) for g, o, b in zip(g_out, rows[0], self._actor_out_bias)))
         self.actor_opt.step()
 

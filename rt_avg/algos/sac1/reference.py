@@ -13,10 +13,10 @@ import torch
 
 from rt_avg.algos.avg.reference import Net
 from rt_avg.algos.iac.reference import pre_squash_gaussian, squashed_log_prob
-from rt_avg.config import AgentConfig, Sac1Config
+from rt_avg.core.config import AgentConfig, Sac1Config
 from rt_avg.core import Transition
-from rt_avg.noise import NoiseStream
-from rt_avg.normalization import TDErrorScaler
+from rt_avg.nn.noise import NoiseStream
+from rt_avg.nn.normalization import TDErrorScaler
 
 
 class ReferenceSAC1:
