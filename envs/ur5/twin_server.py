@@ -33,7 +33,7 @@ from typing import Any
 
 from rt_avg.envs.ur5.clock import MonotonicClock
 from rt_avg.envs.serve import serve_until_stopped
-from rt_avg.envs.ur5.standin import TwinController
+from rt_avg.envs.ur5.standin import AsyncOperationStatus, TwinController
 
 _KINDS = ("control", "receive", "dashboard")
 _LOCAL = frozenset({"initPeriod", "waitPeriod"})  # pacing runs in the client, like ur_rtde's
@@ -109,10 +109,11 @@ class TwinServer:
                         result = None
                     else:
                         result = self._call(session, msg)
-                    reply: dict[str, Any] = {"ok": result}
+                    reply: dict[str, Any] = {"ok": _encode(result)}
+                    data = json.dumps(reply)
                 except Exception as exc:  # noqa: BLE001 - sent back, raised in the client
-                    reply = {"error": type(exc).__name__, "message": str(exc)}
-                conn.send_bytes(json.dumps(reply).encode())
+                    data = json.dumps({"error": type(exc).__name__, "message": str(exc)})
+                conn.send_bytes(data.encode())
         except (EOFError, OSError, ValueError):
             pass  # the client went away (or sent garbage): its session ends
         finally:
@@ -139,6 +140,19 @@ class TwinServer:
             raise AttributeError(f"no remote method {name!r}")
         method = getattr(session, name)  # AttributeError for what ur_rtde does not have
         return method(*msg.get("args", []))
+
+
+def _encode(result: Any) -> Any:
+    """A call's result as JSON: ur_rtde's AsyncOperationStatus travels as its word."""
+    if isinstance(result, AsyncOperationStatus):
+        return {"async_operation_status": result.value()}
+    return result
+
+
+def _decode(result: Any) -> Any:
+    if isinstance(result, dict) and "async_operation_status" in result:
+        return AsyncOperationStatus(int(result["async_operation_status"]))
+    return result
 
 
 class _Proxy:
@@ -168,7 +182,7 @@ class _Proxy:
         if "error" in reply:
             raise (ValueError if reply["error"] == "ValueError" else RuntimeError)(
                 f"{reply['error']}: {reply['message']}")
-        return reply["ok"]
+        return _decode(reply["ok"])
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
