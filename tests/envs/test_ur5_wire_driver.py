@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import HANG_S
 from rt_avg.envs.ur5.driver import URConnectionError
 from rt_avg.envs.ur5.rtde_driver import RTDEDriver
 
@@ -138,9 +139,11 @@ def test_braking_from_speed_keeps_the_program_running(twin):
     driver = make(twin, stop_accel=0.25)
     driver.connect()
     try:
-        driver.command_speed(QD, 1.4)
-        wait_until(lambda: twin_qd(twin)[1] > 0.29, 5.0, "the arm at speed", driver)
-        driver.command_speed(QD, 1.4)
+        def at_speed() -> bool:  # the command is refreshed, as an env does every step (a
+            driver.command_speed(QD, 1.4)  # command older than watchdog_s is dropped)
+            return twin_qd(twin)[1] > 0.29
+
+        wait_until(at_speed, HANG_S, "the arm at speed", driver)
         braking = twin.mark()
         t0 = twin.snapshot()["t_s"]
         driver.stop()

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pytest
 
+from helpers import HANG_S
 from rt_avg.envs.ur5.wire import TwinProcess
 
 rtde_control = pytest.importorskip("rtde_control")
@@ -113,14 +114,19 @@ def test_ur_rtde_drives_the_wire_twin(twin):
         assert done["t_s"] - received["t_s"] == pytest.approx(
             move_duration(np.max(np.abs(np.array(HOME) - q_init)), 1.0, 1.4), abs=2 * PERIOD)
 
-        # speedJ for 1 s: the base joint ramps at `accel` to `speed` and cruises
+        # speedJ for 1 s of controller time, and until the arm cruises: the base joint ramps
+        # at `accel` to `speed` (on a busy machine the twin's clock may run behind ours)
         speed, accel = 0.2, 0.5
         q0 = np.array(receive.getActualQ())
         sampler = Sampler(receive)
-        start = time.monotonic()
-        while time.monotonic() - start < 1.0:
+        start, deadline = receive.getTimestamp(), time.monotonic() + HANG_S
+        while (receive.getTimestamp() - start < 1.0
+               or receive.getActualQd()[0] != pytest.approx(speed)):
             assert control.speedJ([speed, 0, 0, 0, 0, 0], accel, PERIOD)
+            assert time.monotonic() < deadline, "the arm did not cruise"
             time.sleep(PERIOD)
+        wait_for(lambda: sampler.samples and sampler.samples[-1][2][0] == pytest.approx(speed),
+                 HANG_S, "the sampler to see the cruise")  # the speed thread keeps cruising
         samples = sampler.stop()
         moving = [(t, q, qd) for t, q, qd in samples if qd[0] > 0.0]
         assert moving, "the arm never moved"
