@@ -216,6 +216,25 @@ def test_async_refused_checkpoint_goes_on_when_asked(tmp_path):
     assert load_checkpoint(checkpoints(run)[-1]).step == 8000
 
 
+@pytest.mark.slow
+def test_sb3_refused_checkpoint_goes_on_when_asked(tmp_path):
+    """The batch baselines write through the same sink and follow run.checkpoint_errors."""
+    run = tmp_path / "run"
+    proc = start_cli(tmp_path, "train", "--algo", "sac", "--run-dir", str(run),
+                     "--steps", "1000", "--quiet", "--set", "run.checkpoint_every=100",
+                     "--set", "agent.hidden_sizes=[16,16]",
+                     "--set", "run.checkpoint_errors=continue")
+    wait_for(lambda: (run / "checkpoints").is_dir() and checkpoints(run), "first checkpoint",
+             proc)
+    moved = _refuse_checkpoints(run)
+    wait_for(lambda: _events(run, "checkpoint_failed"), "checkpoint_failed event", proc)
+    _allow_checkpoints(run, moved)
+    code, err = finish(proc)
+    assert code == 0, err
+    assert "checkpoint_failed" in err and "the run goes on" in err
+    assert load_checkpoint(checkpoints(run)[-1]).step == 1000
+
+
 # ------------------------------------------------------------------ steps/s after a resume
 
 

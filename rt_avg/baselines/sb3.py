@@ -41,6 +41,7 @@ import torch
 
 from rt_avg.baselines.state import load_model_state, model_state, replay_transitions
 from rt_avg.run.checkpoint import Checkpoint
+from rt_avg.run.checkpoint_files import periodic_checkpoint
 from rt_avg.core.config import Config, ConfigError
 from rt_avg.core.environments import episode_seed, make_env
 from rt_avg.run.inline import TrainResult
@@ -231,7 +232,7 @@ def _learn(cfg: Config, run_dir: RunDirectory, ckpt: Checkpoint | None, env: Epi
         if step % cfg.run.metrics_every == 0:
             model.logger.dump(step)
         if step % cfg.run.checkpoint_every == 0:
-            checkpoint()
+            periodic_checkpoint(checkpoint, cfg.run.checkpoint_errors)
         if bar:
             bar.update(step)
         # PPO checks the step budget between rollouts only: stop it mid-rollout at the end.

@@ -11,12 +11,24 @@ import errno
 import os
 import re
 from pathlib import Path
+from typing import Callable
 
 _NAME = re.compile(r"step_(\d+)\.pt$")
 
 
 class CheckpointWriteError(RuntimeError):
     """A checkpoint could not be written (e.g. a full disk); nothing partial was left."""
+
+
+def periodic_checkpoint(write: Callable[[], object], on_error: str) -> None:
+    """A periodic checkpoint under ``run.checkpoint_errors`` (``on_error``): a refused write
+    stops the run (CheckpointWriteError propagates) unless it is ``continue``.  The writer
+    has already reported the failure (an event and, when the run goes on, a warning)."""
+    try:
+        write()
+    except CheckpointWriteError:
+        if on_error != "continue":
+            raise
 
 
 def checkpoint_path(directory: Path, step: int) -> Path:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rt_avg.run.checkpoint_files import CheckpointWriteError
+from rt_avg.run.checkpoint_files import periodic_checkpoint
 from rt_avg.core.config import Config
 from rt_avg.core import Learner, Transition
 from rt_avg.core.finite import check_metrics, check_weights
@@ -96,11 +96,7 @@ class LearnStep:
         """A periodic checkpoint.  A refused write stops the run (the error propagates)
         unless ``run.checkpoint_errors`` is ``continue``; the writer has already reported it
         (an event and a warning)."""
-        try:
-            self._checkpoint(env_step)
-        except CheckpointWriteError:
-            if self.cfg.run.checkpoint_errors != "continue":
-                raise
+        periodic_checkpoint(lambda: self._checkpoint(env_step), self.cfg.run.checkpoint_errors)
 
     def flush_metrics(self) -> None:
         """Write the metrics window's row now (also at the end of a run: a partial one)."""
