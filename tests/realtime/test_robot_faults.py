@@ -56,6 +56,7 @@ class Robot:
     speeds: Callable[[], np.ndarray]
     in_episode: Callable[[], bool]  # stepping, not in a reset
     drop_link: Callable[[], None]
+    restore_link: Callable[[], None]  # so the run can end without waiting out its reconnect
 
 
 @pytest.fixture
@@ -76,7 +77,8 @@ def create2() -> Iterator[Robot]:
     args = ["--config", "create2_mover", "--set", "env.kwargs.backend=hardware",
             "--set", f"env.kwargs.port={twin.port}", "--set", "realtime.dt_s=0.15",
             "--set", "env.kwargs.reset_config={reverse_s: 0.15}"]
-    yield Robot("create2", args, speeds, in_episode, lambda: twin.drop_link(0.5))
+    yield Robot("create2", args, speeds, in_episode, lambda: twin.drop_link(0.5),
+                lambda: None)  # the cable comes back by itself after 0.5 s
     twin.close()
 
 
@@ -94,7 +96,8 @@ def ur5() -> Iterator[Robot]:
             "--set", f"env.kwargs.host={twin.host}",
             "--set", "env.kwargs.reset_speed=1.0", "--set", "env.kwargs.reset_accel=5.0",
             "--set", "realtime.dt_s=0.04"]
-    yield Robot("ur5", args, speeds, in_episode, lambda: twin.silence(None))
+    yield Robot("ur5", args, speeds, in_episode, lambda: twin.silence(None),
+                lambda: twin.answer(None))
     twin.close()
 
 
@@ -142,8 +145,10 @@ class Run:
             assert not np.any(self.robot.speeds() != 0.0), f"{self.robot.name} moved again"
             time.sleep(0.01)
 
-    def finish(self, timeout_s: float = 120.0) -> tuple[int, str]:
-        if self.proc.poll() is None:
+    def finish(self, timeout_s: float = 120.0, interrupt: bool = True) -> tuple[int, str]:
+        """The run's exit code and stderr; ``interrupt``: Ctrl-C it first if it still runs
+        (otherwise it must end by itself, as after a fault that stops the run)."""
+        if interrupt and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
             _, err = self.proc.communicate(timeout=timeout_s)
@@ -178,14 +183,14 @@ def test_ctrl_c(run: Run) -> None:
 def test_learner_killed(run: Run) -> None:
     run.seconds_until_at_rest(lambda: os.kill(run.pid("learner"), signal.SIGKILL),
                               LEARNER_DEATH_S)
-    code, err = run.finish()
+    code, err = run.finish(interrupt=False)
     assert code == 1 and "learner actor died" in err
     run.stays_at_rest(0.2)
 
 
 def test_exception_in_step(run: Run) -> None:
     run.seconds_until_at_rest(run.trigger.touch, RUNNER_STOP_S)
-    code, err = run.finish()
+    code, err = run.finish(interrupt=False)
     assert code == 1 and "injected fault in step" in err
     run.stays_at_rest(0.2)
 
@@ -196,6 +201,7 @@ def test_link_dropped(run: Run) -> None:
     # reconnect runs the start-up again, which stops them.
     limit = UR5_WATCHDOG_S if run.robot.name == "ur5" else CREATE2_RELINK_S
     run.seconds_until_at_rest(run.robot.drop_link, limit)
+    run.robot.restore_link()
 
 
 def test_env_process_killed(run: Run) -> None:
@@ -203,5 +209,5 @@ def test_env_process_killed(run: Run) -> None:
     limit = UR5_WATCHDOG_S if run.robot.name == "ur5" else CREATE2_GUARD_S
     run.seconds_until_at_rest(lambda: os.kill(run.pid("env"), signal.SIGKILL), limit)
     run.stays_at_rest(0.5)
-    code, err = run.finish()
+    code, err = run.finish(interrupt=False)
     assert code == 1 and "env actor died" in err
