@@ -8,8 +8,11 @@ and once ``/proc/locks`` shows the first holding ``<run>/.lock`` the second call
 (``--run-dir R`` or ``--resume R``): it must be refused with the holder's pid.  The first writer
 is then killed on an event (a new checkpoint file), not a timer: SIGINT, SIGTERM or SIGKILL of
 the driver, and in async mode SIGKILL of the learner or the logger actor (pids from this
-attempt's ``actors.json``, checked to descend from this driver).  ``rt-avg train --resume R``
-follows (sometimes killed again) until the newest checkpoint is at the run's steps.
+attempt's ``actors.json``, checked to descend from this driver).  Each directory's first kill
+is dealt from a shuffled deck of the ``--kills`` kinds (an actor kill makes it async), so a
+soak of as many directories as kinds sends every kind; one never sent is a finding.
+``rt-avg train --resume R`` follows (sometimes killed again) until the newest checkpoint is at
+the run's steps.
 
 Afterwards each run is checked: ``episodes.csv`` has strictly increasing steps and episode
 ids (and no partial row); ``--resume R`` is a no-op with exit 0 that leaves ``episodes.csv``
@@ -131,7 +134,10 @@ class Soak:
     """Runs the directories and keeps the counts (one lock guards them across threads)."""
 
     def __init__(self, out: Path, seed: int, modes: list[str], kinds: list[str]) -> None:
-        self.out, self.rng, self.modes, self.kinds = out, random.Random(seed), modes, kinds
+        self.out, self.rng, self.modes = out, random.Random(seed), modes
+        # Actor kills need async mode; without it only the driver kills can be drawn.
+        self.kinds = [k for k in kinds if "async" in modes or k in DRIVER_KILLS]
+        self.deck: list[str] = []  # first kills, dealt so that every kind comes round
         self.tracker = Tracker()
         self.counts: Counter[str] = Counter()
         self.findings: list[str] = []
@@ -152,11 +158,17 @@ class Soak:
 
     def one_dir(self, i: int) -> None:
         with self._lock:
-            mode = self.rng.choice(self.modes)
+            # Each directory's first kill is dealt from a shuffled deck of all kinds, so a
+            # soak of len(kinds) directories or more sends every kind (the later ones are
+            # drawn freely); an actor kill makes the directory async.
+            if not self.deck:
+                self.deck = self.rng.sample(self.kinds, len(self.kinds))
+            first = self.deck.pop()
+            mode = "async" if first in ACTOR_KILLS else self.rng.choice(self.modes)
             steps = self.rng.randrange(600, 1501, 100)
             kinds = [k for k in self.kinds if mode == "async" or k in DRIVER_KILLS]
-            plan = [self.rng.choice(kinds), *[self.rng.choice(kinds) for _ in range(2)
-                                              if self.rng.random() < 0.4]]
+            plan = [first, *[self.rng.choice(kinds) for _ in range(2)
+                             if self.rng.random() < 0.4]]
             second_flag = self.rng.choice(["--run-dir", "--resume"])
         run = self.out / f"run{i:02d}"
         args = [*TINY, "--mode", mode, "--steps", str(steps), "--seed", str(i)]
@@ -337,6 +349,9 @@ def main() -> int:
     for t in threads:
         t.join()
     alive, segs = leftovers(soak, grace_s=90.0)
+    if not todo and a.dirs >= len(soak.kinds):  # then every kind was dealt once at least
+        soak.findings += [f"no {k} kill was sent" for k in soak.kinds
+                          if not soak.counts[f"kills_{k}"]]
     summary = {"dirs_done": a.dirs - len(todo), "dirs_planned": a.dirs,
                "wall_s": round(time.time() - t0), "counts": dict(sorted(soak.counts.items())),
                "processes_left": alive, "shm_segments_left": segs,
