@@ -133,10 +133,10 @@ class IACLearner:
 
         # d/dV(S) of d^2 = -2 d / sigma.
         self.critic.backward(self._one, c_cache, row=0, scale=-2.0 * d / sigma,
-                             out_dot=v0 - self._critic_out_bias[0])
+                             g_dot_features=v0 - self._critic_out_bias[0])
         g_out = score_function_grad(self.head, s, eps, d, cfg.entropy_coef)
         self._g_out.numpy()[0] = g_out
-        self.actor.backward(self._g_out, a_cache, row=0, out_dot=sum(
+        self.actor.backward(self._g_out, a_cache, row=0, g_dot_features=sum(
             g * (o - b) for g, o, b in zip(g_out, row, self._actor_out_bias)))
         self.critic_opt.step()
         self.actor_opt.step()
