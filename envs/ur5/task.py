@@ -54,6 +54,7 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
+from rt_avg.core.config import check_range
 from rt_avg.envs.ur5.driver import DriverStats, JointState, SteppedDriver, URDriver
 from rt_avg.envs.ur5.kinematics import fingertip_task
 from rt_avg.envs.ur5.rtde_driver import RTDEDriver
@@ -120,16 +121,6 @@ def move_speed(q_from: NDArray[np.float64], q_to: NDArray[np.float64], duration_
     disc = duration_s ** 2 - 4.0 * distance / accel
     v = accel * (duration_s - math.sqrt(disc)) / 2.0 if disc >= 0.0 else math.sqrt(distance * accel)
     return min(UR_MAX_JOINT_SPEED, max(MIN_RESET_SPEED, v))
-
-
-def _check_range(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    ok = (low < value if low_open else low <= value) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low:g}, {high:g}], got {value!r}")
-    return float(value)
 
 
 def _whole_multiple(value: float, unit: float) -> bool:
@@ -205,32 +196,32 @@ class URReacherEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                              f"backend='hardware', got {twin_server!r}")
         if isinstance(n_joints, bool) or not isinstance(n_joints, int) or n_joints not in MOVING_JOINTS:
             raise ValueError(f"n_joints must be an int in 1..6, got {n_joints!r}")
-        dt_s = _check_range("dt_s", dt_s, 0.002, 1.0)
-        episode_s = _check_range("episode_s", episode_s, 0.0, 86400.0, low_open=True)
+        dt_s = float(check_range("dt_s", dt_s, 0.002, 1.0))
+        episode_s = float(check_range("episode_s", episode_s, 0.0, 86400.0, lo_open=True))
         if not _whole_multiple(episode_s, dt_s):
             raise ValueError(f"episode_s must be a whole number (>= 1) of dt_s={dt_s:g}, got {episode_s:g}")
-        speed_max = _check_range("speed_max", speed_max, 0.0, UR_MAX_JOINT_SPEED, low_open=True)
-        accel_max = _check_range("accel_max", accel_max, 0.0, UR_MAX_ACCEL, low_open=True)
-        actuation_delay_s = _check_range("actuation_delay_s", actuation_delay_s, 0.0, 1.0)
-        sensor_noise = _check_range("sensor_noise", sensor_noise, 0.0, 0.1)
-        twin_period_s = _check_range("twin_period_s", twin_period_s, 0.002, 0.1)
-        control_period_s = _check_range("control_period_s", control_period_s, 0.002, 0.1)
-        watchdog_s = _check_range("watchdog_s", watchdog_s, 0.0, 10.0, low_open=True)
-        controller_watchdog_s = _check_range("controller_watchdog_s", controller_watchdog_s,
-                                             0.0, 10.0, low_open=True)
+        speed_max = float(check_range("speed_max", speed_max, 0.0, UR_MAX_JOINT_SPEED, lo_open=True))
+        accel_max = float(check_range("accel_max", accel_max, 0.0, UR_MAX_ACCEL, lo_open=True))
+        actuation_delay_s = float(check_range("actuation_delay_s", actuation_delay_s, 0.0, 1.0))
+        sensor_noise = float(check_range("sensor_noise", sensor_noise, 0.0, 0.1))
+        twin_period_s = float(check_range("twin_period_s", twin_period_s, 0.002, 0.1))
+        control_period_s = float(check_range("control_period_s", control_period_s, 0.002, 0.1))
+        watchdog_s = float(check_range("watchdog_s", watchdog_s, 0.0, 10.0, lo_open=True))
+        controller_watchdog_s = float(check_range("controller_watchdog_s", controller_watchdog_s,
+                                             0.0, 10.0, lo_open=True))
         if reset_speed is not None and reset_move_s is not None:
             raise ValueError("give reset_speed (rad/s) or reset_move_s (s), not both; got "
                              f"reset_speed={reset_speed!r}, reset_move_s={reset_move_s!r}")
         if reset_speed is not None:
-            reset_speed = _check_range("reset_speed", reset_speed, 0.0, UR_MAX_JOINT_SPEED,
-                                       low_open=True)
+            reset_speed = float(check_range("reset_speed", reset_speed, 0.0, UR_MAX_JOINT_SPEED,
+                                       lo_open=True))
         elif reset_move_s is not None:
-            reset_move_s = _check_range("reset_move_s", reset_move_s, 0.0, 60.0, low_open=True)
+            reset_move_s = float(check_range("reset_move_s", reset_move_s, 0.0, 60.0, lo_open=True))
         else:
             reset_move_s = RESET_MOVE_S
         if reset_prev_action not in ("random", "zero"):
             raise ValueError(f"reset_prev_action must be 'random' or 'zero', got {reset_prev_action!r}")
-        reset_accel = _check_range("reset_accel", reset_accel, 0.0, UR_MAX_ACCEL, low_open=True)
+        reset_accel = float(check_range("reset_accel", reset_accel, 0.0, UR_MAX_ACCEL, lo_open=True))
         if backend == "twin" and driver is None and not _whole_multiple(dt_s, twin_period_s):
             raise ValueError(f"dt_s must be a whole number of twin_period_s={twin_period_s:g} s "
                              f"for backend='twin', got {dt_s:g}")
