@@ -44,6 +44,7 @@ from typing import Any, Callable, Literal
 import gymnasium as gym
 import numpy as np
 
+from rt_avg.core.config import check_range
 from rt_avg.envs.create2 import oi
 from rt_avg.envs.create2.clock import LockstepClock, StepClock, WallClock
 from rt_avg.envs.create2.driver import (DEFAULT_STREAM_PACKETS, Create2Driver, DriverConfig,
@@ -103,14 +104,6 @@ def _check_choice(name: str, value: object, allowed: tuple[object, ...]) -> None
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
 
 
-def _check_number(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number in [{low}, {high}]; got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}]; got {value!r}")
-    return float(value)
-
-
 def _settings(name: str, value: Any, cls: type) -> Any:
     """``cls()`` for None, ``cls.from_mapping`` for a mapping (from YAML), or ``value``."""
     if value is None:
@@ -154,7 +147,7 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
         elif port is not None:
             raise ValueError("port is only used with backend='hardware' (the twin makes its own "
                              f"pseudo-terminal); got port={port!r}")
-        self.dt_s = _check_number("dt_s", dt_s, TICK_S, 10.0)
+        self.dt_s = float(check_range("dt_s", dt_s, TICK_S, 10.0))
         if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) \
                 or max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be an int >= 1; got {max_episode_steps!r}")
@@ -165,13 +158,13 @@ class CreateMoverEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"brc_wake must be True or False; got {brc_wake!r}")
         _check_choice("oi_mode", oi_mode, ("safe", "full"))
         _check_choice("twin_clock", twin_clock, ("lockstep", "realtime"))
-        scale = _check_number("time_scale", time_scale, 0.01, 1000.0)
+        scale = float(check_range("time_scale", time_scale, 0.01, 1000.0))
         if backend == "hardware" and (scale != 1.0 or arena is not None):
             raise ValueError("time_scale and arena only apply to backend='twin'; got "
                              f"time_scale={time_scale!r}, arena={arena!r}")
         arena = _settings("arena", arena, ArenaConfig)
         reset_config = _settings("reset_config", reset_config, ResetConfig)
-        frame_timeout_s = _check_number("frame_timeout_s", frame_timeout_s, 0.05, 10.0)
+        frame_timeout_s = float(check_range("frame_timeout_s", frame_timeout_s, 0.05, 10.0))
         if guard is None:
             guard = backend == "hardware"  # the in-process twin dies with the process anyway
         if not isinstance(guard, bool):
