@@ -117,8 +117,12 @@ def check_server(url: str, api_key: str, timeout_s: float) -> str | None:
     ``timeout_s``; else why not.  Runs in a helper thread so that no step (DNS included)
     can block longer than the timeout."""
     result: list[str | None] = []
-    worker = threading.Thread(target=lambda: result.append(_ask_server(url, api_key, timeout_s)),
-                              name="wandb-probe", daemon=True)
+    # The join below is the one clock that decides; the request's own timeout is longer,
+    # so that a silent server always reads "no answer" rather than either of two racing
+    # reasons.  The daemon thread ends on its own later.
+    worker = threading.Thread(
+        target=lambda: result.append(_ask_server(url, api_key, timeout_s + 1.0)),
+        name="wandb-probe", daemon=True)
     worker.start()
     worker.join(timeout_s)
     if not result:
