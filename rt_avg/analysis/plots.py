@@ -23,6 +23,16 @@ BAND = (f"band: {CI_LEVEL:.0%} bootstrap CI with {FEW_SEEDS}+ seeds, "
         "the range of the seeds with fewer")
 
 
+def bars_note(seeds: int) -> str:
+    """What the error bars of a figure of final returns over ``seeds`` seeds (the fewest of
+    any point) show, for its title."""
+    if seeds < 2:
+        return "one seed: no interval"
+    if seeds < FEW_SEEDS:
+        return f"about the range of the seeds (fewer than {FEW_SEEDS}: not a 95% CI)"
+    return f"{CI_LEVEL:.0%} stratified bootstrap CI (rliable)"
+
+
 def colours(names: Sequence[str]) -> dict[str, str]:
     """One colour per name (tab10, tab20 for more, then a continuous map), in order."""
     from matplotlib import colormaps
@@ -117,10 +127,17 @@ def draw_curve(ax: Any, curve: Curve, color: Any = None, seed_lines: bool = True
                         linewidth=0.7, label=f"_seed {seed}")
 
 
+MAX_LEGEND_INSIDE = 8
+"""More legend entries than this go beside the panel: inside they would hide the lines."""
+
+
 def finish_axes(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
+    handles = ax.get_legend_handles_labels()[0]
+    if len(handles) > MAX_LEGEND_INSIDE:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    elif handles:
         ax.legend(fontsize="small")
 
 
@@ -161,8 +178,10 @@ def plot_points(series: dict[str, tuple[Sequence[float], Sequence[Any]]], path: 
         (line,) = ax.plot(x, mean, marker="o", label=label)
         ax.errorbar(x, mean, yerr=err, fmt="none", ecolor=line.get_color(), capsize=3)
         if mark_x is not None and np.any(x == mark_x):
-            ax.plot(x[x == mark_x], mean[x == mark_x], marker="*", markersize=14,
-                    color=line.get_color(), linestyle="none", label="_star")
+            # hollow and beneath the error bars, which a filled star would hide
+            ax.plot(x[x == mark_x], mean[x == mark_x], marker="*", markersize=16,
+                    color=line.get_color(), markerfacecolor="none", linestyle="none",
+                    zorder=1.5, label="_star")
     for label, interval in (references or {}).items():
         ax.axhline(interval.mean, color="k", linestyle="--", linewidth=1, label=label)
         if np.isfinite(interval.low):

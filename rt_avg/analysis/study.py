@@ -7,10 +7,10 @@ stratified bootstrap intervals over seeds), with P(AVG > variant), the probabili
 run of AVG (AVG with every normalisation in the ablation) beats a run of the variant.
 Figures:
 
-- ``buffer_size.png`` (buffer-size): final return against buffer size per method, log x
-  axis, bars for the intervals, a star at buffer size 1, AVG as a dashed reference line;
+- ``buffer_size.png`` (buffer-size): final-return IQM against buffer size per method, log
+  x axis, bars for the intervals, a star at buffer size 1, AVG as a dashed reference line;
 - ``incremental.png`` (incremental): learning curves with bootstrap bands;
-- ``ablation.png`` (ablation): final return per variant, bars coloured by method;
+- ``ablation.png`` (ablation): final-return IQM per variant, bars coloured by method;
 - ``learning_curves.png`` (every study): every variant's learning curve;
 - ``intervals.png`` (every study): IQM and mean final return per variant with their
   intervals (rliable).
@@ -55,21 +55,28 @@ def _figure(result: StudyResult, meta: dict[str, dict[str, Any]], steps: int) ->
     out, groups = result.out_dir, [g for g in result.groups if g.counted]
     seeds = max((len(g.counted) for g in groups), default=0)
     budget = f"{steps:,} steps, {seeds} seed{'s' if seeds != 1 else ''}"
+    # The IQM, as the tables lead with; the bars say when they are a few seeds' range.
+    fewest = min((len(g.counted) for g in groups), default=0)
+    bars = plots.bars_note(fewest)
     if result.study == "buffer-size":
         series: dict[str, tuple[list[int], list[Any]]] = {}
         refs = {}
         for g in groups:
             v = meta[g.name]
             if v["reference"]:
-                refs[f"{v['method'].upper()} (buffer 1, incremental)"] = g.final
+                refs[f"{v['method'].upper()} (buffer 1, incremental; grey: its bar)"] = \
+                    g.final_iqm
             else:
                 xs, ys = series.setdefault(v["method"].upper(), ([], []))
                 xs.append(v["buffer_size"])
-                ys.append(g.final)
+                ys.append(g.final_iqm)
         name = "buffer_size"
         result.plotted[name] = plots.plot_points(
-            series, out / f"{name}.png", title=f"Final return against buffer size ({budget})",
-            xlabel="replay buffer size (PPO: rollout length), log scale", ylabel=YLABEL,
+            series, out / f"{name}.png",
+            title=f"Final return against buffer size ({budget})\nIQM over seeds, star: "
+                  f"buffer size 1\nbars: {bars}",
+            xlabel=f"replay buffer size (PPO: rollout length), log scale; {steps:,}: the "
+                   "whole run", ylabel=YLABEL,
             logx=True, references=refs, mark_x=1)
     elif result.study == "incremental":
         name = "incremental"
@@ -79,8 +86,9 @@ def _figure(result: StudyResult, meta: dict[str, dict[str, Any]], steps: int) ->
     else:
         name = "ablation"
         result.plotted[name] = plots.plot_bars(
-            [g.name for g in groups], [g.final for g in groups], out / f"{name}.png",
-            title=f"Normalisation ablation ({budget})", ylabel=YLABEL,
+            [g.name for g in groups], [g.final_iqm for g in groups], out / f"{name}.png",
+            title=f"Normalisation ablation ({budget})\nIQM over seeds; bars: {bars}",
+            ylabel=YLABEL,
             groups=[meta[g.name]["method"] for g in groups])
     result.figures[name] = out / f"{name}.png"
 

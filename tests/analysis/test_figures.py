@@ -94,3 +94,17 @@ def test_few_seeds_band_is_the_range_and_says_so(tmp_path):
     (label,) = report.plotted["learning_curves"].legends[0]
     assert label.endswith("(3 seeds, range)")
     assert "fewer than 5 seeds" in report.summary_md.read_text()
+
+
+def test_a_long_legend_goes_beside_the_panel():
+    from rt_avg.analysis import plots
+
+    for n, inside in ((plots.MAX_LEGEND_INSIDE, True), (plots.MAX_LEGEND_INSIDE + 1, False)):
+        fig, (ax,) = plots.figure()
+        for i in range(n):
+            ax.plot([0, 1], [i, i], label=f"group {i}")
+        plots.finish_axes(ax, "title", "x", "y")
+        fig.draw_without_rendering()
+        legend, panel = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert bool(legend.x1 <= panel.x1) == inside
+        assert bool(legend.x0 >= panel.x1) == (not inside)

@@ -136,10 +136,14 @@ def test_buffer_size_study_plots_the_runs_final_returns(local_ray, tmp_path, cap
 
     result = write_study_report(out)  # what the figure shows, read back from its axes
     assert (out / "buffer_size.png").read_bytes()[:4] == b"\x89PNG"
-    lines = {label: (x, y) for label, x, y in result.plotted["buffer_size"].lines}
+    shown = result.plotted["buffer_size"]
+    assert "IQM over seeds" in shown.titles[0]
+    assert "bars: about the range of the seeds (fewer than 5" in shown.titles[0]
+    lines = {label: (x, y) for label, x, y in shown.lines}
     for method in ("sac", "ppo"):
         x, y = lines[method.upper()]
         assert x.tolist() == [1, STEPS]
+        # the IQM of two seeds is their mean
         expected = [np.mean([_final(p) for p in runs[f"{method}-b{s}"]]) for s in (1, STEPS)]
         np.testing.assert_allclose(y, expected)
     (ref_label,) = [k for k in lines if k.startswith("AVG")]
@@ -189,6 +193,7 @@ def test_ablation_study_plots_every_subset(local_ray, tmp_path):
     runs = _variant_runs(out)
     bars = result.plotted["ablation"].bars
     assert len(bars) == 8
+    assert "bars: one seed: no interval" in result.plotted["ablation"].titles[0]
     for label, height in bars:
         (path,) = runs[label]
         assert height == pytest.approx(_final(path))
