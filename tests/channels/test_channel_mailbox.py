@@ -148,12 +148,12 @@ def test_shared_memory_between_ray_actors_survives_reader_exit(ray_runtime) -> N
     os.kill(worker, signal.SIGKILL)
     wait_for(lambda: all(process_start(p) != t for p, t in processes.items()),
              "the reader's worker process and its children end")
-    assert spec.name in list_segments("rtavg")
+    assert spec.name in list_segments()
     seq = ray.get(w.write.remote(2.0))
     r2 = _Reader.remote(spec)
     assert ray.get(r2.wait.remote(seq - 1, HANG_S)) == (seq, 2.0)
     ray.get(w.close.remote())
-    assert spec.name not in list_segments("rtavg")
+    assert spec.name not in list_segments()
     ray.kill(r2)
     ray.kill(w)
 

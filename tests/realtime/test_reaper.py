@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from helpers import HANG_S
+from rt_avg.realtime.channels.segment import DEFAULT_PREFIX
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, /dev/shm")
 
@@ -29,7 +30,7 @@ def _holder(argv0_dir, log):
 def _dead_creator_segment():
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    path = f"/dev/shm/rtavg_{gone.pid}_reapertest_{secrets.token_hex(4)}"
+    path = f"/dev/shm/{DEFAULT_PREFIX}_{gone.pid}_reapertest_{secrets.token_hex(4)}"
     with open(path, "wb") as f:
         f.write(b"x")
     return path

@@ -27,8 +27,23 @@ from multiprocessing import resource_tracker, shared_memory
 from typing import Protocol
 
 SHM_DIR = "/dev/shm"
-DEFAULT_PREFIX = "rtavg"
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9-]+$")
+PREFIX_ENV = "RT_AVG_SHM_PREFIX"
+
+
+def _default_prefix() -> str:
+    """``rtavg``, or ``$RT_AVG_SHM_PREFIX``: a namespace for the segments of the runs started
+    with it (and their crash cleanup, which only looks at its own prefix).  A test suite sets
+    its own, so that another rt-avg run on the machine never cleans up its segments before
+    the suite looks for them."""
+    prefix = os.environ.get(PREFIX_ENV, "rtavg")
+    if not _PREFIX_RE.match(prefix):
+        raise ValueError(f"{PREFIX_ENV} must match {_PREFIX_RE.pattern} (letters, digits and "
+                         f"'-'; no '_' or '/'), got {prefix!r}")
+    return prefix
+
+
+DEFAULT_PREFIX = _default_prefix()
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
