@@ -236,7 +236,7 @@ def _learn(cfg: Config, run_dir: RunDirectory, ckpt: Checkpoint | None, env: Epi
         if bar:
             bar.update(step)
         # PPO checks the step budget between rollouts only: stop it mid-rollout at the end.
-        return not stop and (step < cfg.run.steps or cfg.agent.algo != "ppo")
+        return not stop.at_step(step) and (step < cfg.run.steps or cfg.agent.algo != "ppo")
 
     hooks, metrics = _sb3_callbacks(on_step, on_metrics)
     model.set_logger(Logger(None, [metrics]))

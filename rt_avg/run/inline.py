@@ -80,7 +80,7 @@ def _run(cfg: Config, learner: Learner, policy: Acting, loop: EnvLoop, sink: Loc
     t_start = time.monotonic()
     unsaved = False  # the state is not finite, or the disk refused it: keep the last one
     try:
-        while loop.state.step < cfg.run.steps and not stop:
+        while loop.state.step < cfg.run.steps and not stop.at_step(loop.state.step):
             result = loop.step()
             step = loop.state.step
             tr = result.transition

@@ -19,6 +19,12 @@ class StopRequest:
     def __bool__(self) -> bool:
         return self._event.is_set()
 
+    def at_step(self, step: int) -> bool:
+        """Whether to stop, polled by a runner between env steps with the number of steps
+        taken so far.  A subclass may hold the runner here: a sweep trial reports to its
+        scheduler at exact steps (``rt_avg.sweeps.tune``)."""
+        return bool(self)
+
     def set(self, reason: str = "requested") -> None:
         self.signal_name = self.signal_name or reason
         self._event.set()

@@ -200,17 +200,43 @@ def _read_progress(run_path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     return np.asarray(ends, dtype=np.float64), np.asarray(returns, dtype=np.float64), step
 
 
+class _ReportGate(StopRequest):
+    """The trial's stop request, which also holds the training at each report step until the
+    report is made: a scheduler's decision then lands at the step it was asked about, not
+    after the trial ran on while the driver decided (a busy driver can take seconds)."""
+
+    def __init__(self, first: int, every: int, planned: int) -> None:
+        super().__init__()
+        self.next, self.every, self.planned = first, every, planned
+        self.held = threading.Event()  # the training waits at step self.next
+        self._go = threading.Event()
+
+    def at_step(self, step: int) -> bool:
+        if step >= self.next and self.next < self.planned and not self:
+            self.held.set()
+            self._go.wait()
+            self._go.clear()
+        return bool(self)
+
+    def release(self) -> None:
+        """The report for ``self.next`` was made (or the trial is stopping): go on."""
+        self.next += self.every
+        self.held.clear()
+        self._go.set()
+
+
 class _Reporter:
     """Trains in a thread and reports to Tune every ``every`` env steps, from the run
     directory: at step m, the run's final return and AUC as of m (episodes ended by m), so
-    the numbers do not depend on when the report happened.  A scheduler's stop arrives as
-    SystemExit from ``tune.report``; the training is then asked to stop (it checkpoints)."""
+    the numbers do not depend on when the report happened.  The training waits at each
+    report step (:class:`_ReportGate`) until Tune has taken the report; a scheduler's stop
+    arrives as SystemExit from ``tune.report``, and the training is then asked to stop (it
+    checkpoints)."""
 
     def __init__(self, train: Any, run_path: Path, start: int, planned: int, every: int,
                  record: dict) -> None:
-        self.run_path, self.every, self.planned, self.record = run_path, every, planned, record
-        self.next = (start // every + 1) * every
-        self.stop = StopRequest()
+        self.run_path, self.planned, self.record = run_path, planned, record
+        self.stop = _ReportGate((start // every + 1) * every, every, planned)
         self.result: Any = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._train, args=(train,), daemon=True,
@@ -227,28 +253,28 @@ class _Reporter:
         the scheduler stopped the trial."""
         self.thread.start()
         try:
-            while self.thread.is_alive():
-                self.thread.join(POLL_S)
-                self._report_due()
+            while True:
+                if self.stop.held.wait(POLL_S):  # the training waits at a report step
+                    self._report_at(self.stop.next)
+                    self.stop.release()
+                elif not self.thread.is_alive():
+                    break
         except SystemExit:
             self._stopped()
             raise
+        self.thread.join()
         if self.error is not None:
             raise self.error
         return self.result
 
-    def _report_due(self) -> None:
-        if self.next >= self.planned:
-            return
-        ends, returns, step = _read_progress(self.run_path)
-        while self.next < self.planned and step >= self.next:
-            m = self.next
-            self.next += self.every
-            tune.report({METRIC: _number(stats.final_return(ends, returns, m)),
-                         "auc": _number(stats.area_under_curve(ends, returns, m)),
-                         TIME_ATTR: m, "episodes": int(np.sum(ends <= m)),
-                         "config_id": self.record["config_id"], "seed": self.record["seed"],
-                         "status": "running"})
+    def _report_at(self, m: int) -> None:
+        """Tune's report as of step ``m`` (the training is held there)."""
+        ends, returns, _ = _read_progress(self.run_path)
+        tune.report({METRIC: _number(stats.final_return(ends, returns, m)),
+                     "auc": _number(stats.area_under_curve(ends, returns, m)),
+                     TIME_ATTR: m, "episodes": int(np.sum(ends <= m)),
+                     "config_id": self.record["config_id"], "seed": self.record["seed"],
+                     "status": "running"})
 
     def _stopped(self) -> None:
         """Record the stop first (the actor may be reclaimed soon), then let the run end
@@ -257,6 +283,7 @@ class _Reporter:
         self.record.update(status="stopped", steps=step, episodes=int(ends.size))
         _write_record(self.run_path, self.record)
         self.stop.set("scheduler")
+        self.stop.release()
         self.thread.join()
 
 

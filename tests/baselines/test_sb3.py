@@ -133,6 +133,9 @@ class StopAfter:
         self.n -= 1
         return self.n < 0
 
+    def at_step(self, step: int) -> bool:
+        return bool(self)
+
 
 @pytest.mark.parametrize("algo", ["sac", "ppo"])
 def test_stop_checkpoints_and_resume_finishes_the_run(tmp_path, algo):

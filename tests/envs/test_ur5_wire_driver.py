@@ -226,10 +226,10 @@ def test_a_script_restarted_by_ur_rtde_is_armed_and_not_given_the_old_command(tw
         fault = twin.mark()
         assert client.say("hold") == "holding"
         twin.close_connections("rtde")
-        restarted = twin.wait_event("program_started", since=fault, timeout_s=10.0)
+        restarted = twin.wait_event("program_started", since=fault, timeout_s=HANG_S)
         assert client.say("release") == "released"
         try:
-            twin.wait_event("watchdog_armed", since=restarted["seq"], timeout_s=10.0)
+            twin.wait_event("watchdog_armed", since=restarted["seq"], timeout_s=HANG_S)
         except TimeoutError:
             raise AssertionError("no watchdog armed on the script ur_rtde restarted; the "
                                  f"driver said {client.say('close')}") from None
