@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Import name of each source folder (pyproject.toml's package-dir).
 ROOTS = {"rt_avg": REPO / "rt_avg", "rt_avg.actors": REPO / "actors",
          "rt_avg.envs": REPO / "envs", "rt_avg.configs": REPO / "configs"}
-RUNNERS = ("rt_avg.run.inline", "rt_avg.realtime", "rt_avg.actors", "rt_avg.baselines",
+RUNNERS = ("rt_avg.run", "rt_avg.realtime", "rt_avg.actors", "rt_avg.baselines",
            "rt_avg.sweeps", "rt_avg.bench", "rt_avg.cli", "rt_avg.api")
 
 

@@ -2,7 +2,7 @@
 lockstep for the deterministic twin.
 
 All durations are robot seconds (simulated seconds on the twin).  Steps on the wall clock
-are paced by the real-time runners' own :class:`~rt_avg.run.pacing.Pacer`.
+are paced by the real-time runners' own :class:`~rt_avg.core.pacing.Pacer`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Protocol
 
 from rt_avg.envs.create2.driver import Create2Driver, Create2SilentError
 from rt_avg.envs.create2.emulator import Emulator
-from rt_avg.run.pacing import Pacer
+from rt_avg.core.pacing import Pacer
 
 
 class StepClock(Protocol):

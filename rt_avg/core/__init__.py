@@ -2,7 +2,8 @@
 
 Beside it in this package: ``config`` (the typed run configuration), ``env_kwargs`` and
 ``environments`` (checking and making envs), ``actions`` (the [-1, 1] -> env bounds map),
-``finite`` (NaN/inf stop a run) and ``result`` (what a run returns).
+``finite`` (NaN/inf stop a run), ``result`` (what a run returns) and ``pacing``
+(fixed-period cycles, for the runners and for robot tasks that pace themselves).
 
 A run, whatever its mode, is this loop (inline: one process; sequential and async: the
 acting side in the env process, the learner in its own, meeting through channels; the

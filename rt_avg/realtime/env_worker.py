@@ -33,7 +33,7 @@ from rt_avg.run.env_loop import EnvLoop
 from rt_avg.core.environments import make_env
 from rt_avg.core.finite import NonFiniteError, check_env_step, check_observation
 from rt_avg.nn.policy import env_dims
-from rt_avg.run.pacing import Pacer
+from rt_avg.core.pacing import Pacer
 from rt_avg.core import RealtimeTask
 from rt_avg.realtime.timing import ENV_FIELDS, TimingBuffer
 from rt_avg.run.sink import Sink

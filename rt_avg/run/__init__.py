@@ -1,7 +1,7 @@
 """Running one training: the inline runner and the pieces every mode shares.
 
 - the loop halves: ``env_loop`` (observe, act, step, reset), ``learn_step`` (one learning
-  step, the same in every mode), ``pacing`` (fixed-period cycles);
+  step, the same in every mode);
 - where a run's record goes: ``sink`` (run log, tracker, checkpoints), ``tracking/``
   (Weights & Biases or none), ``metrics``, ``progress``;
 - the run directory on disk: ``run_dir`` (the lossless record and its one-writer lock),
