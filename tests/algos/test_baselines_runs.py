@@ -13,6 +13,7 @@ from rt_avg.run.checkpoint import latest_checkpoint, load_checkpoint
 from rt_avg.run.evaluate import evaluate
 from rt_avg.run.inline import train_inline
 from rt_avg.run.run_dir import read_episodes, read_metrics
+from rt_avg.actors.local_ray import SYSTEM_CONFIG
 
 ALGOS = ["iac", "sac1"]
 
@@ -86,7 +87,7 @@ def test_sac1_settings_are_validated():
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _system_config=SYSTEM_CONFIG, logging_level="ERROR")
     yield
     ray.shutdown()
 

@@ -19,6 +19,7 @@ from rt_avg.core import Acting, Learner
 from rt_avg.run.evaluate import evaluate
 from rt_avg.run.inline import train_inline
 from rt_avg.run.run_dir import read_episodes, read_metrics
+from rt_avg.actors.local_ray import SYSTEM_CONFIG
 
 FAKE = "fake_algo:ALGORITHM"
 
@@ -77,7 +78,7 @@ def test_realtime_modes_run_the_fake_learner(tmp_path):
     # An algorithm of one's own must be importable in every process, as a user's would be.
     here = str(Path(__file__).parent)
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _system_config=SYSTEM_CONFIG, logging_level="ERROR",
              runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         inline = train_inline(_cfg(600, seed=2), tmp_path / "inline", progress=False)

@@ -20,6 +20,7 @@ from rt_avg.actors.mailbox import (  # noqa: E402
     current_node_id,
     open_channel,
 )
+from rt_avg.actors.local_ray import SYSTEM_CONFIG  # noqa: E402
 from rt_avg.realtime.channels import (  # noqa: E402
     LatestChannel,
     LatestReader,
@@ -39,7 +40,7 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 def ray_runtime():
     started = not ray.is_initialized()
     if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, _system_config=SYSTEM_CONFIG, log_to_driver=False)
     yield
     if started:
         ray.shutdown()

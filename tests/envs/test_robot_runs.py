@@ -9,6 +9,7 @@ from rt_avg.actors.driver import train_realtime
 from rt_avg.core import config as C
 from rt_avg.run.inline import train_inline
 from rt_avg.run.run_dir import read_episodes
+from rt_avg.actors.local_ray import SYSTEM_CONFIG
 
 ROBOTS = {"ur5_reacher2": 250, "create2_mover": 120}
 
@@ -32,7 +33,7 @@ def test_inline_run_on_twin(tmp_path, name):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _system_config=SYSTEM_CONFIG, logging_level="ERROR")
     yield
     ray.shutdown()
 

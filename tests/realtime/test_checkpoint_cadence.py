@@ -7,6 +7,7 @@ from helpers import quick_config
 from rt_avg.actors.driver import train_realtime
 from rt_avg.run.checkpoint import list_checkpoints, load_checkpoint
 from rt_avg.run.inline import train_inline
+from rt_avg.actors.local_ray import SYSTEM_CONFIG
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -20,7 +21,7 @@ def test_checkpoints_every_env_steps_in_every_mode(tmp_path):
     cfg = quick_config(600, agent={"hidden_sizes": [32, 32]},
                        run={"checkpoint_every": 200, "keep_checkpoints": 10})
     train_inline(cfg, tmp_path / "inline", progress=False)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _system_config=SYSTEM_CONFIG, logging_level="ERROR")
     try:
         for mode in ("sequential", "async"):
             train_realtime(cfg.replace(run={"mode": mode}), tmp_path / mode, progress=False,

@@ -11,13 +11,14 @@ from rt_avg.actors.driver import train_realtime
 from rt_avg.run.checkpoint import list_checkpoints
 from rt_avg.run.inline import train_inline
 from rt_avg.run.run_dir import read_episodes, read_metrics
+from rt_avg.actors.local_ray import SYSTEM_CONFIG
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _system_config=SYSTEM_CONFIG, logging_level="ERROR")
     yield
     ray.shutdown()
 

@@ -9,13 +9,14 @@ from ray.cluster_utils import Cluster
 from helpers import quick_config
 from rt_avg.actors.driver import train_realtime
 from rt_avg.run.run_dir import read_episodes
+from rt_avg.actors.local_ray import SYSTEM_CONFIG
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def test_env_actor_lands_on_robot_node_and_learner_uses_mailbox(tmp_path):
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2,
-                                                             "include_dashboard": False})
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "include_dashboard": False, "_system_config": SYSTEM_CONFIG})
     robot_node = cluster.add_node(num_cpus=1, resources={"robot": 1})
     try:
         ray.init(address=cluster.address, logging_level="ERROR")
@@ -52,7 +53,7 @@ def test_a_local_ray_holds_the_robot_resource(tmp_path):
 def test_a_cluster_without_the_robot_resource_is_a_clear_error(tmp_path):
     from rt_avg.core.config import ConfigError
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _system_config=SYSTEM_CONFIG, logging_level="ERROR")
     try:
         with pytest.raises(ConfigError, match=r"realtime.robot_resource: .* no 'robot' "
                            r"resource.*ray start --head --resources"):

@@ -14,6 +14,7 @@ from final_return_by_hand import run_final_return
 from rt_avg.core.config import ConfigError
 from rt_avg.sweeps import spec as sweep_spec
 from rt_avg.sweeps import study as S
+from rt_avg.actors.local_ray import SYSTEM_CONFIG
 
 STEPS = 300
 TINY = {"agent.hidden_sizes": [16, 16], "run.metrics_every": 100,
@@ -94,7 +95,7 @@ def local_ray():
 
     # A Ray of its own: without an address ray.init joins a cluster someone started here
     # (`ray start`, or a test's ray.cluster_utils.Cluster) if there is one.
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _system_config=SYSTEM_CONFIG, logging_level="WARNING")
     yield
     ray.shutdown()
 

@@ -57,7 +57,8 @@ def cluster():
     # checks at once (five failures, a second apart), while a node that is only slow to
     # answer on a busy machine has five seconds for each.
     system = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 1000,
-              "health_check_timeout_ms": 5000, "health_check_failure_threshold": 5}
+              "health_check_timeout_ms": 5000, "health_check_failure_threshold": 5,
+              "worker_niceness": 0}  # as rt-avg's own Ray: tasks do not yield to everything
     c = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "resources": head_resources(), "include_dashboard": False,
         "_system_config": system})
