@@ -236,7 +236,11 @@ class _Reporter:
     def __init__(self, train: Any, run_path: Path, start: int, planned: int, every: int,
                  record: dict) -> None:
         self.run_path, self.planned, self.record = run_path, planned, record
-        self.stop = _ReportGate((start // every + 1) * every, every, planned)
+        # A trial resumed at a report step is reported there again: it may have been
+        # interrupted while held at it, before the scheduler decided (a scheduler ignores
+        # a second result of a trial at a rung it has already recorded).
+        first = start if start > 0 and start % every == 0 else (start // every + 1) * every
+        self.stop = _ReportGate(first, every, planned)
         self.result: Any = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._train, args=(train,), daemon=True,
