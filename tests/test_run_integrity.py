@@ -198,12 +198,12 @@ def test_async_periodic_checkpoint_refused_stops_the_run(tmp_path):
     assert read_episodes(run)[-1]["step"] < 30000  # stopped, not run to the end
 
 
-@pytest.mark.slow
-@pytest.mark.ray
-def test_async_refused_checkpoint_goes_on_when_asked(tmp_path):
+def _refused_checkpoint_goes_on(tmp_path: Path, steps: int, *args: str) -> None:
+    """A run with run.checkpoint_errors=continue: checkpoint writes are refused once, the
+    run goes on with a warning, and ends at its steps with a final checkpoint."""
     run = tmp_path / "run"
-    proc = start_cli(tmp_path, "train", "--mode", "async", "--run-dir", str(run),
-                     "--steps", "8000", "--quiet", "--set", "run.checkpoint_every=100",
+    proc = start_cli(tmp_path, "train", *args, "--run-dir", str(run), "--steps", str(steps),
+                     "--quiet", "--set", "run.checkpoint_every=100",
                      "--set", "run.checkpoint_errors=continue")
     wait_for(lambda: (run / "checkpoints").is_dir() and checkpoints(run), "first checkpoint",
              proc)
@@ -213,26 +213,20 @@ def test_async_refused_checkpoint_goes_on_when_asked(tmp_path):
     code, err = finish(proc)
     assert code == 0, err
     assert "checkpoint_failed" in err and "the run goes on" in err
-    assert load_checkpoint(checkpoints(run)[-1]).step == 8000
+    assert load_checkpoint(checkpoints(run)[-1]).step == steps
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_async_refused_checkpoint_goes_on_when_asked(tmp_path):
+    _refused_checkpoint_goes_on(tmp_path, 8000, "--mode", "async")
 
 
 @pytest.mark.slow
 def test_sb3_refused_checkpoint_goes_on_when_asked(tmp_path):
     """The batch baselines write through the same sink and follow run.checkpoint_errors."""
-    run = tmp_path / "run"
-    proc = start_cli(tmp_path, "train", "--algo", "sac", "--run-dir", str(run),
-                     "--steps", "1000", "--quiet", "--set", "run.checkpoint_every=100",
-                     "--set", "agent.hidden_sizes=[16,16]",
-                     "--set", "run.checkpoint_errors=continue")
-    wait_for(lambda: (run / "checkpoints").is_dir() and checkpoints(run), "first checkpoint",
-             proc)
-    moved = _refuse_checkpoints(run)
-    wait_for(lambda: _events(run, "checkpoint_failed"), "checkpoint_failed event", proc)
-    _allow_checkpoints(run, moved)
-    code, err = finish(proc)
-    assert code == 0, err
-    assert "checkpoint_failed" in err and "the run goes on" in err
-    assert load_checkpoint(checkpoints(run)[-1]).step == 1000
+    _refused_checkpoint_goes_on(tmp_path, 1000, "--algo", "sac",
+                                "--set", "agent.hidden_sizes=[16,16]")
 
 
 # ------------------------------------------------------------------ steps/s after a resume
