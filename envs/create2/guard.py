@@ -47,7 +47,7 @@ def open_serial(port: str, timeout_s: float, write_timeout_s: float) -> serial.S
     before ``open()``; on iRobot's cable recipe BRC is wired to RTS, so an asserted RTS
     would hold BRC low for as long as the port is open (on every reconnect too).  Raises
     ``serial.SerialException`` / ``OSError`` like ``serial.Serial``."""
-    import serial  # imported here: the guard process starts with the standard library only
+    import serial  # here, not at the top: the guard's main() loads it before it starts watching
 
     ser = serial.Serial()
     ser.port, ser.baudrate = port, BAUDRATE
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # outlive a Ctrl-C aimed at the driver
+    import serial  # noqa: F401 - loaded now, not in the moment the wheels must be stopped
     reason = watch(sys.stdin.fileno(), args.port, bytes.fromhex(args.stop),
                    bytes.fromhex(args.off), args.freeze_s)
     if reason != "goodbye":

@@ -222,25 +222,36 @@ def test_a_script_restarted_by_ur_rtde_is_armed_and_not_given_the_old_command(tw
     second receive thread and swaps the robot state under readers; docs/ur5.md): a crash of
     the driver's process is reported as an expected failure, not hidden."""
     client = Client(twin.host)
+    closing = None  # the driver's own close stops the script: what came after is not ur_rtde's
     try:
         fault = twin.mark()
         assert client.say("hold") == "holding"
         twin.close_connections("rtde")
         restarted = twin.wait_event("program_started", since=fault, timeout_s=HANG_S)
         assert client.say("release") == "released"
-        try:
-            twin.wait_event("watchdog_armed", since=restarted["seq"], timeout_s=HANG_S)
-        except TimeoutError:
-            raise AssertionError("no watchdog armed on the script ur_rtde restarted; the "
-                                 f"driver said {client.say('close')}") from None
+        if not _armed_or_refused(twin, restarted["seq"], fault):
+            if _ur_rtde_was_refused_its_registers(twin, fault):
+                pytest.xfail("ur_rtde's own reconnects collided: one was refused the input "
+                             "registers its earlier session still held, so its control "
+                             "interface could not send the command that arms the script "
+                             "(this test's precondition did not hold)")
+            if client.proc.poll() == -signal.SIGSEGV:
+                pytest.xfail("ur_rtde 1.6.5 crashed the driver's process after its own "
+                             "reconnect")
+            closing = twin.mark()  # decided: what the close does (a crash too) is not asked
+            raise _NotArmed("no watchdog armed on the script ur_rtde restarted; the driver "
+                            f"said {client.say('close')}")
         resumed = speedj_inputs(twin, restarted["seq"], OLD)
         assert not resumed, f"the restarted script got the old command {len(resumed)} times"
+        closing = twin.mark()
         report = json.loads(client.say("close"))
         assert report["fault"] is None and report["stats"]["program_restarts"] >= 1
+    except _NotArmed:
+        raise
     except (AssertionError, json.JSONDecodeError):
         if client.proc.poll() == -signal.SIGSEGV:
             pytest.xfail("ur_rtde 1.6.5 crashed the driver's process after its own reconnect")
-        if _ur_rtde_left_the_script_stopped(twin, fault):
+        if _ur_rtde_left_the_script_stopped(twin, fault, until=closing):
             pytest.xfail("ur_rtde's own reconnect stopped the script it had restarted and did "
                          "not start it again (its wall-clock timeouts on a busy machine): this "
                          "test's precondition did not hold; the driver reported it as a fault")
@@ -249,12 +260,46 @@ def test_a_script_restarted_by_ur_rtde_is_armed_and_not_given_the_old_command(tw
         client.close()
 
 
-def _ur_rtde_left_the_script_stopped(twin: TwinProcess, since: int) -> bool:
+class _NotArmed(AssertionError):
+    """The driver did not arm the restarted script, and ur_rtde had not broken the test's
+    precondition before the driver was asked to close."""
+
+
+def _ur_rtde_was_refused_its_registers(twin: TwinProcess, since: int) -> bool:
+    """Whether an input recipe was refused with IN_USE after the fault: ur_rtde 1.6.5 can
+    reconnect twice at once (its second receive thread), and the second reconnect finds the
+    registers held by the first one's session.  Its control interface then has no input
+    recipe, and a blocking command waits for "done" up to its UR_EXECUTION_TIMEOUT (300 s)."""
+    return any(e["data"]["recipe_id"] == 0 and "IN_USE" in e["data"]["types"]
+               for e in twin.events_since(since, "input_recipe"))
+
+
+def _armed_or_refused(twin: TwinProcess, since: int, fault: int) -> bool:
+    """Wait for the driver to arm the script run started at ``since`` (True); False when it
+    did not within HANG_S, or within 30 s of ur_rtde being refused its registers after
+    ``fault`` (the run cannot be armed then: the driver's call hangs inside ur_rtde)."""
+    deadline, refused_at = time.monotonic() + HANG_S, None
+    while time.monotonic() < deadline:
+        try:
+            twin.wait_event("watchdog_armed", since=since, timeout_s=1.0)
+            return True
+        except TimeoutError:
+            pass
+        if refused_at is None and _ur_rtde_was_refused_its_registers(twin, fault):
+            refused_at = time.monotonic()
+        if refused_at is not None and time.monotonic() - refused_at > 30.0:
+            return False
+    return False
+
+
+def _ur_rtde_left_the_script_stopped(twin: TwinProcess, since: int,
+                                     until: int | None = None) -> bool:
     """Whether ur_rtde itself (a stopScript, a dashboard stop or a new upload) stopped the
-    script last after the fault, with no start after it: not a stop by the watchdog or a
-    protective stop, which would be the driver's to prevent."""
+    script last after the fault (and before ``until``), with no start after it: not a stop by
+    the watchdog or a protective stop, which would be the driver's to prevent."""
     runs = [e for e in twin.events_since(since)
-            if e["kind"] in ("program_started", "program_stopped")]
+            if e["kind"] in ("program_started", "program_stopped")
+            and (until is None or e["seq"] <= until)]
     return bool(runs) and runs[-1]["kind"] == "program_stopped" and runs[-1]["data"].get(
         "reason") in ("stop_script", "dashboard", "replaced")
 

@@ -106,7 +106,7 @@ def test_ur_rtde_drives_the_wire_twin(twin):
         q_init = np.array(receive.getActualQ())
         mark = twin.mark()
         assert control.moveJ(HOME, 1.0, 1.4)
-        wait_for(lambda: np.allclose(receive.getActualQ(), HOME, atol=1e-9), 5.0,
+        wait_for(lambda: np.allclose(receive.getActualQ(), HOME, atol=1e-9), HANG_S,
                  "the receive interface to show the arm home")
         assert receive.getActualQd() == [0.0] * 6
         received = twin.wait_event("command_received", since=mark, cmd=1)
@@ -145,8 +145,14 @@ def test_ur_rtde_drives_the_wire_twin(twin):
         decel = 1.0
         sampler = Sampler(receive)
         assert control.speedStop(decel)
+        at_return = twin.snapshot()  # the controller itself: at rest when speedStop returns
+        assert at_return["qd"][0] == 0.0
+        # the receive interface reads its own connection, which may lag on a busy machine:
+        # sample until it has seen the controller's time at the return
+        wait_for(lambda: sampler.samples and sampler.samples[-1][0] >= at_return["t_s"],
+                 HANG_S, "the receive interface to catch up with the controller")
         samples = sampler.stop()
-        assert receive.getActualQd()[0] == 0.0
+        assert samples[-1][2][0] == 0.0
         braking = [(t, q, qd) for t, q, qd in samples if 0.0 < qd[0] < speed - 1e-9]
         assert braking, "no braking seen"
         t_b, _, qd_b = braking[0]
@@ -172,7 +178,9 @@ def test_ur_rtde_drives_the_wire_twin(twin):
         assert control.reuploadScript()
         wait_for(control.isProgramRunning, 10.0, "the program to run again")
         assert control.moveJ([h + 0.05 for h in HOME], 1.0, 1.4)
-        np.testing.assert_allclose(receive.getActualQ(), [h + 0.05 for h in HOME], atol=1e-9)
+        np.testing.assert_allclose(twin.snapshot()["q"], [h + 0.05 for h in HOME], atol=1e-9)
+        wait_for(lambda: np.allclose(receive.getActualQ(), [h + 0.05 for h in HOME], atol=1e-9),
+                 HANG_S, "the receive interface to show the arm there")
     finally:
         control.stopScript()
         control.disconnect()

@@ -43,7 +43,7 @@ SLACK_S = 0.25
 UR5_WATCHDOG_S = 1.0 + 0.03 + SLACK_S  # controller watchdog (1 s in ur5_reacher2) + the ramp
 RUNNER_STOP_S = 1.5                    # the runner notices (<= one cycle, 0.25 s poll) + ramp
 LEARNER_DEATH_S = 3.0                  # Ray reports the dead actor, the driver stops the env
-CREATE2_GUARD_S = 1.0                  # the guard process opens the port and writes the stop
+CREATE2_GUARD_S = 1.0 + SLACK_S        # the guard process opens the port and writes the stop
 CREATE2_RELINK_S = 0.5 + 2.5           # the cable is back after 0.5 s; the reconnect's start-up
 
 
