@@ -81,21 +81,24 @@ def test_a_silent_robot_stops_the_wheels_and_the_step(silence: str) -> None:
             for _ in range(3):
                 env.step(FORWARD)
             assert wheels_turning(twin)
+            # a twin starved by a busy machine may already have been silent for a while: each
+            # silence is counted, so count only the one made here
+            silences_before = env.driver.stats().silences
             if silence == "stream paused":
                 env.driver.send(oi.pause_resume_stream(False))  # the wheels keep turning
             else:
                 twin.set_powered(False)
-            silent_at = time.monotonic()
             steps = 0
             with pytest.raises(Create2SilentError, match="no sensor frame"):
                 for _ in range(40):
                     env.step(FORWARD)
                     steps += 1
             # frame_timeout_s 0.5 s: at most 0.5 s of 50 ms steps ran on fresh-looking data
-            assert steps <= 11 and time.monotonic() - silent_at < 0.5 + 0.2
+            # (paced steps: a busy machine makes them fewer, never more)
+            assert steps <= 11
             twin.wait_rx(env.driver.tx_bytes)
             assert not wheels_turning(twin)
-            assert env.driver.stats().silences == 1
+            assert env.driver.stats().silences == silences_before + 1
         finally:
             env.close()
 
